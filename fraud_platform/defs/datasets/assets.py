@@ -1,0 +1,62 @@
+"""Datasets: the day's scored accounts and edges, named, described and persisted with an id/URL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+from dagster import AssetExecutionContext, MetadataValue, asset
+
+from fraud_platform.defs.datasets.logic import build_fraud_dataset
+from fraud_platform.defs.datasets.resources import DatasetPublishing
+from fraud_platform.partitions import daily_partitions
+from fraud_platform.tables import PARTITION_COLUMN, FraudDataset, TransactionGraph
+
+
+@asset(
+    partitions_def=daily_partitions,
+    group_name="datasets",
+    io_manager_key="dataset_io_manager",
+    metadata={"partition_expr": PARTITION_COLUMN, "table": "datasets"},
+)
+def fraud_dataset(
+    context: AssetExecutionContext,
+    publishing: DatasetPublishing,
+    transaction_graph: TransactionGraph,
+    account_scores: pd.DataFrame,
+) -> FraudDataset:
+    """The persisted dataset: encoded accounts, weighted edges, name, description, id and URL.
+
+    Stored as Parquet in the object store and in the warehouse (``fraud.datasets``,
+    ``fraud.dataset_nodes``, ``fraud.dataset_edges``); a day's old rows are replaced in the same
+    transaction that writes the new ones.
+    """
+    dataset = build_fraud_dataset(
+        transaction_graph,
+        account_scores,
+        days=list(context.partition_keys),
+        viewer_base_url=publishing.viewer_base_url,
+        high_risk_threshold=publishing.high_risk_threshold,
+        created_at=datetime.now(UTC),
+    )
+    summary = dataset.datasets
+    metadata: dict[str, object] = {
+        "node_count": int(summary["node_count"].sum()),
+        "edge_count": int(summary["edge_count"].sum()),
+        "high_risk_count": int(summary["high_risk_count"].sum()),
+    }
+    if len(summary) == 1:
+        row = summary.iloc[0]
+        metadata |= {
+            "dataset_id": str(row["dataset_id"]),
+            "name": str(row["name"]),
+            "url": MetadataValue.url(str(row["url"])),
+            "description": str(row["description"]),
+        }
+    else:
+        metadata["datasets"] = MetadataValue.md(
+            summary[[PARTITION_COLUMN, "dataset_id", "node_count", "high_risk_count", "url"]]
+            .to_markdown(index=False)
+        )
+    context.add_output_metadata(metadata)
+    return dataset

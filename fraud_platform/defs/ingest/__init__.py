@@ -1,0 +1,1 @@
+"""The ingest area: see logic.py for the rules, assets.py for the Dagster wiring."""

@@ -1,0 +1,79 @@
+"""Deployment settings, read from the environment in one place.
+
+Everything that differs between a laptop and production is an environment variable; nothing
+secret is ever written to code, logs or metadata (`redact_url` is what may be shown).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_STORAGE_DIR = ".fraud_platform"
+DEFAULT_VIEWER_BASE_URL = "http://127.0.0.1:8765"
+DEFAULT_HIGH_RISK_THRESHOLD = 0.8
+
+
+def is_remote(url: str) -> bool:
+    """True for fsspec URLs such as ``s3://bucket/prefix``; False for local folders."""
+    return "://" in url and not url.startswith("file://")
+
+
+def normalize_storage_url(url: str) -> str:
+    """Local folders become absolute paths so every Dagster process agrees on them."""
+    if is_remote(url):
+        return url.rstrip("/")
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    return str(Path(url).expanduser().resolve())
+
+
+def redact_url(url: str) -> str:
+    """A URL with any password replaced by ``***``: the only form that may be logged."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[-1]}"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a deployment is: where files live, which database, where the viewer is."""
+
+    storage_url: str
+    database_url: str | None
+    viewer_base_url: str
+    high_risk_threshold: float
+
+    @classmethod
+    def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            storage_url=normalize_storage_url(env.get("FRAUD_STORAGE_URL") or DEFAULT_STORAGE_DIR),
+            database_url=env.get("FRAUD_DATABASE_URL") or None,
+            viewer_base_url=(env.get("FRAUD_VIEWER_BASE_URL") or DEFAULT_VIEWER_BASE_URL).rstrip(
+                "/"
+            ),
+            high_risk_threshold=float(
+                env.get("FRAUD_HIGH_RISK_THRESHOLD") or DEFAULT_HIGH_RISK_THRESHOLD
+            ),
+        )
+
+    @property
+    def landing_url(self) -> str:
+        return f"{self.storage_url}/landing/transactions"
+
+    @property
+    def assets_url(self) -> str:
+        return f"{self.storage_url}/assets"
+
+    @property
+    def embedded_postgres_dir(self) -> Path:
+        """Where the embedded PostgreSQL keeps its data when no database URL is set."""
+        if is_remote(self.storage_url):
+            return Path.home() / DEFAULT_STORAGE_DIR / "postgres"
+        return Path(self.storage_url) / "postgres"

@@ -1,0 +1,115 @@
+"""The column contract of every table the platform writes, and the bundles that travel together.
+
+Every day-level table carries ``partition_date`` (``YYYY-MM-DD`` text) so that a frame covering a
+range of days can be split per day by the IO managers, and loaded back as one frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import pandas as pd
+
+PARTITION_COLUMN = "partition_date"
+
+#: Required columns of a landing file, in the order the contract documents them.
+LANDING_REQUIRED_COLUMNS = ("transaction_id", "timestamp", "sender", "receiver", "amount")
+LANDING_OPTIONAL_COLUMNS = ("currency",)
+
+RAW_TRANSACTION_COLUMNS = (
+    PARTITION_COLUMN,
+    "transaction_id",
+    "timestamp",  # datetime64[us, UTC]
+    "sender",
+    "receiver",
+    "amount",  # float64
+    "currency",  # nullable text
+    "source_file",
+    "line",  # 1-based line of the file (header is line 1); row number + 1 for Parquet
+)
+
+REJECTED_COLUMNS = (PARTITION_COLUMN, "source_file", "line", "field", "reason", "raw")
+
+EDGE_COLUMNS = (
+    PARTITION_COLUMN,
+    "sender",
+    "receiver",
+    "amount_total",
+    "tx_count",
+    "first_timestamp",
+    "last_timestamp",
+)
+
+NODE_COLUMNS = (
+    PARTITION_COLUMN,
+    "account",
+    "in_degree",  # distinct senders that paid this account
+    "out_degree",  # distinct receivers this account paid
+    "in_amount",
+    "out_amount",
+    "tx_count",  # transfers sent plus transfers received
+)
+
+DATASET_COLUMNS = (
+    "dataset_id",
+    PARTITION_COLUMN,
+    "name",
+    "description",
+    "url",
+    "node_count",
+    "edge_count",
+    "high_risk_count",
+    "created_at",
+)
+
+DATASET_NODE_COLUMNS = (
+    "dataset_id",
+    PARTITION_COLUMN,
+    "account",
+    "centrality",
+    "cluster",
+    "risk_score",
+    "point_color",
+    "point_size",
+)
+
+DATASET_EDGE_COLUMNS = (
+    "dataset_id",
+    PARTITION_COLUMN,
+    "sender",
+    "receiver",
+    "amount_total",
+    "tx_count",
+)
+
+
+class TableBundle:
+    """Several DataFrames that form one asset value, stored one Parquet file per member.
+
+    Subclasses are dataclasses whose fields are all DataFrames; IO managers iterate the members
+    by name, so adding a member needs no IO-manager change.
+    """
+
+    def members(self) -> dict[str, pd.DataFrame]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_members(cls, members: dict[str, pd.DataFrame]) -> TableBundle:
+        return cls(**members)
+
+
+@dataclass
+class TransactionGraph(TableBundle):
+    """A day's transfer network: one row per account, one row per (sender, receiver) pair."""
+
+    nodes: pd.DataFrame
+    edges: pd.DataFrame
+
+
+@dataclass
+class FraudDataset(TableBundle):
+    """The persisted, viewable result of a day: its summary row, its accounts and its edges."""
+
+    datasets: pd.DataFrame
+    nodes: pd.DataFrame
+    edges: pd.DataFrame
