@@ -1,0 +1,325 @@
+"""Parquet files in the object store (a local folder or ``s3://bucket/prefix``), one per day.
+
+Layout: a DataFrame asset is ``{base}/{asset_key}/{YYYY-MM-DD}.parquet``; a `TableBundle` is the
+folder ``{base}/{asset_key}/{YYYY-MM-DD}/`` holding ``{member}.parquet`` per member. Unpartitioned
+assets drop the day part (``{base}/{asset_key}.parquet`` or ``{base}/{asset_key}/``).
+
+Built on Dagster's `UPathIOManager` (universal_pathlib + fsspec, so S3 works by URL and takes its
+endpoint and credentials from the standard AWS environment variables), with two changes that make a
+range of days behave like one day in asset code:
+
+- an output covering several partitions (a single-run backfill; the stock class refuses it, dagster
+  issue 14332) is split on its ``partition_date`` column into one file per day, and a day without
+  rows still gets an empty file carrying the schema;
+- an input covering several partitions is ONE concatenated DataFrame (or bundle of concatenated
+  members) instead of the stock dict of partition key to value.
+
+Writes never leave a partial file at a final name: locally each file is written under a temporary
+name in the same folder and renamed (atomic on POSIX); an S3 object becomes visible only when its
+upload completes.
+"""
+
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dagster import (
+    ConfigurableIOManagerFactory,
+    InitResourceContext,
+    InputContext,
+    MetadataValue,
+    OutputContext,
+    UPathIOManager,
+)
+from pydantic import Field
+from upath import UPath
+
+from fraud_platform.settings import normalize_storage_url
+from fraud_platform.tables import PARTITION_COLUMN, TableBundle
+
+#: zstd: on 1M transaction rows it wrote and read as fast as snappy with files 40% smaller.
+PARQUET_COMPRESSION = "zstd"
+PARQUET_SUFFIX = ".parquet"
+
+_LOCAL_PROTOCOLS = ("", "file", "local")
+
+
+def is_local(path: UPath) -> bool:
+    """True when ``path`` is on the local filesystem, where rename is the atomic step."""
+    return path.protocol in _LOCAL_PROTOCOLS
+
+
+def split_by_partition(
+    frame: pd.DataFrame, partition_keys: Sequence[str], column: str = PARTITION_COLUMN
+) -> dict[str, pd.DataFrame]:
+    """One frame per partition key, from the frame's ``column``; keys without rows get no rows.
+
+    Rows of days outside ``partition_keys`` are an error rather than silently dropped: they mean
+    the asset produced data for days the run was not asked for.
+    """
+    if column not in frame.columns:
+        raise ValueError(
+            f"cannot split a {len(frame)}-row frame over {len(partition_keys)} partitions: it has "
+            f"no {column!r} column (columns: {list(frame.columns)})"
+        )
+    days = frame[column].astype("str")
+    unknown = sorted(set(days.dropna().unique()) - set(partition_keys))
+    if unknown or days.isna().any():
+        shown = unknown[:5] + (["<null>"] if days.isna().any() else [])
+        raise ValueError(
+            f"{column!r} holds values outside the partitions being written "
+            f"({partition_keys[0]}..{partition_keys[-1]}): {shown}"
+        )
+    groups = dict(iter(frame.groupby(days, sort=False)))
+    return {key: groups.get(key, frame.iloc[0:0]) for key in partition_keys}
+
+
+def bundle_type(typing_type: Any) -> type[TableBundle] | None:
+    """The `TableBundle` subclass a Dagster type annotation names, else None."""
+    if isinstance(typing_type, type) and issubclass(typing_type, TableBundle):
+        return typing_type
+    return None
+
+
+def member_names(bundle_cls: type[TableBundle]) -> list[str]:
+    """The members of a bundle class, in declaration order."""
+    if not is_dataclass(bundle_cls):
+        raise TypeError(f"{bundle_cls.__name__} must be a dataclass of DataFrames")
+    return [f.name for f in fields(bundle_cls)]
+
+
+def frame_to_table(frame: pd.DataFrame) -> pa.Table:
+    """Arrow table of a frame; the pandas metadata Arrow stores brings the dtypes back on read."""
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def tables_to_frame(tables: Sequence[pa.Table]) -> pd.DataFrame:
+    """Concatenate day tables in Arrow and convert once (cheaper, and no pandas concat warnings).
+
+    ``permissive`` promotion lets a day whose column was all null (stored as Arrow ``null``) join
+    days where it holds values.
+    """
+    if not tables:
+        return pd.DataFrame()
+    table = (
+        tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    )
+    return table.to_pandas()
+
+
+class ParquetFilesIOManager(UPathIOManager):
+    """The IO manager `ParquetIOManager` builds; see the module docstring for the layout."""
+
+    extension = None  # file or folder depends on the value: decided per value below
+
+    def __init__(self, base_path: UPath, compression: str = PARQUET_COMPRESSION) -> None:
+        super().__init__(base_path=base_path)
+        self.compression = compression
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def make_safe_partition_path(self, base_path: UPath, partition: str) -> UPath:
+        """A partition key never climbs out of the asset folder (local folders resolve ``..``)."""
+        from dagster._core.storage.upath_io_manager import escape_dotdot_segments
+
+        return super().make_safe_partition_path(base_path, escape_dotdot_segments(partition))
+
+    @staticmethod
+    def frame_path(stem: UPath) -> UPath:
+        """``stem.parquet``; ``with_suffix`` would eat a dot that belongs to a partition key."""
+        return stem.with_name(stem.name + PARQUET_SUFFIX)
+
+    def _stems(self, context: InputContext | OutputContext) -> dict[str | None, UPath]:
+        """Partition key (None when unpartitioned) to path without extension, in key order."""
+        if context.has_asset_key and context.has_asset_partitions:
+            return dict(self._get_paths_for_partitions(context))
+        return {None: self._get_path(context)}
+
+    def has_output(self, context: OutputContext) -> bool:
+        """Whether the value was stored: as ``stem.parquet`` (a frame) or ``stem/`` (a bundle)."""
+        return all(
+            self.path_exists(self.frame_path(stem)) or self.path_exists(stem)
+            for stem in self._stems(context).values()
+        )
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
+        """Write one day's (or an unpartitioned) value under ``path`` (no extension)."""
+        self._write_files(self._files_for(obj, path))
+
+    def load_from_path(self, context: InputContext, path: UPath) -> Any:
+        """Read one day's value; `load_input` uses `_read_tables` to concatenate several."""
+        return self._to_value(context.dagster_type.typing_type, [self._read_tables(context, path)])
+
+    def _files_for(self, obj: Any, stem: UPath) -> dict[UPath, pd.DataFrame]:
+        if isinstance(obj, pd.DataFrame):
+            return {self.frame_path(stem): obj}
+        if isinstance(obj, TableBundle):
+            return {
+                stem / f"{name}{PARQUET_SUFFIX}": frame for name, frame in obj.members().items()
+            }
+        raise TypeError(
+            f"{type(self).__name__} stores pandas DataFrames and TableBundles, not {type(obj)}"
+        )
+
+    def _write_files(self, files: Mapping[UPath, pd.DataFrame]) -> int:
+        """Write every file, all-or-nothing per file; returns the bytes written.
+
+        Every file is encoded before any final name changes (locally: all temporary files are
+        written before the renames), so a failure while encoding leaves every final name as it was.
+        """
+        tables = {path: frame_to_table(frame) for path, frame in files.items()}
+        if not tables:
+            return 0
+        if not all(is_local(path) for path in tables):
+            encoded = {path: self._encode(table) for path, table in tables.items()}
+            for path, data in encoded.items():
+                # An S3 object becomes visible only once its upload completes: whole or not at all.
+                path.fs.pipe_file(path.path, data)
+            return sum(len(data) for data in encoded.values())
+        temporaries: dict[Path, Path] = {}
+        try:
+            for path, table in tables.items():
+                final = Path(path.path)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+                temporaries[temporary] = final
+                pq.write_table(table, temporary, compression=self.compression)
+            written = sum(temporary.stat().st_size for temporary in temporaries)
+            for temporary, final in temporaries.items():
+                os.replace(temporary, final)
+            return written
+        finally:
+            for temporary in temporaries:
+                temporary.unlink(missing_ok=True)
+
+    def _encode(self, table: pa.Table) -> bytes:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression=self.compression)
+        return sink.getvalue().to_pybytes()
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        """Write a day, a range of days (split per day) or an unpartitioned value."""
+        if obj is None:  # an asset run for its side effects; nothing to store
+            return
+        stems = self._stems(context)
+        keys = list(stems)
+        pieces = {keys[0]: obj} if len(keys) == 1 else self._split(obj, [str(k) for k in keys])
+        files: dict[UPath, pd.DataFrame] = {}
+        for key, piece in pieces.items():
+            files.update(self._files_for(piece, stems[key]))
+        for path in files:
+            context.log.debug(self.get_writing_output_log_message(path))
+        written = self._write_files(files)
+        context.add_output_metadata(self._output_metadata(obj, stems, written, len(files)))
+
+    @staticmethod
+    def _split(obj: Any, keys: list[str]) -> dict[str, Any]:
+        if isinstance(obj, pd.DataFrame):
+            return split_by_partition(obj, keys)
+        if isinstance(obj, TableBundle):
+            split = {name: split_by_partition(frame, keys) for name, frame in obj.members().items()}
+            return {
+                key: obj.from_members({name: days[key] for name, days in split.items()})
+                for key in keys
+            }
+        raise TypeError(f"cannot split {type(obj)} over partitions")
+
+    @staticmethod
+    def _output_metadata(
+        obj: Any, stems: Mapping[str | None, UPath], written: int, file_count: int
+    ) -> dict[str, Any]:
+        """Path, bytes, files and row counts.
+
+        Dagster copies an output's metadata to every partition it covers, so for a range the
+        counts are named as totals (``rows``) and ``dagster/row_count`` is kept for single days.
+        """
+        first = next(iter(stems.values()))
+        frames = {"": obj} if isinstance(obj, pd.DataFrame) else obj.members()
+        if len(stems) > 1:
+            shown = first.parent
+        elif isinstance(obj, pd.DataFrame):
+            shown = ParquetFilesIOManager.frame_path(first)
+        else:
+            shown = first
+        metadata: dict[str, Any] = {
+            "path": MetadataValue.path(str(shown)),
+            "bytes": written,
+            "files": file_count,
+        }
+        for name, frame in frames.items():
+            metadata[f"{name}_rows" if name else "rows"] = len(frame)
+        if len(stems) > 1:
+            metadata["partitions"] = len(stems)
+        elif isinstance(obj, pd.DataFrame):
+            metadata["dagster/row_count"] = len(obj)
+        return metadata
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _read_table(self, path: UPath) -> pa.Table:
+        if is_local(path):
+            return pq.read_table(path.path)
+        return pq.read_table(pa.BufferReader(path.fs.cat_file(path.path)))  # one GET per file
+
+    def _read_tables(self, context: InputContext, stem: UPath) -> pa.Table | dict[str, pa.Table]:
+        """One day's Arrow table, or member name to table for a bundle annotation."""
+        bundle_cls = bundle_type(context.dagster_type.typing_type)
+        if bundle_cls is None:
+            path = self.frame_path(stem)
+            context.log.debug(self.get_loading_input_log_message(path))
+            return self._read_table(path)
+        tables = {}
+        for name in member_names(bundle_cls):
+            path = stem / f"{name}{PARQUET_SUFFIX}"
+            context.log.debug(self.get_loading_input_log_message(path))
+            tables[name] = self._read_table(path)
+        return tables
+
+    @staticmethod
+    def _to_value(typing_type: Any, days: list[Any]) -> Any:
+        """Days' Arrow tables (or member -> table dicts) as one DataFrame or bundle."""
+        bundle_cls = bundle_type(typing_type)
+        if bundle_cls is None:
+            return tables_to_frame(days)
+        return bundle_cls.from_members(
+            {
+                name: tables_to_frame([day[name] for day in days])
+                for name in member_names(bundle_cls)
+            }
+        )
+
+    def load_input(self, context: InputContext) -> Any:
+        """One value for one day or many: several days come back concatenated, in key order."""
+        allow_missing = bool(
+            (context.definition_metadata or {}).get("allow_missing_partitions", False)
+        )
+        days = []
+        for key, stem in self._stems(context).items():
+            try:
+                days.append(self._read_tables(context, stem))
+            except FileNotFoundError:
+                if not (allow_missing and key is not None):
+                    raise
+                context.log.warning(self.get_missing_partition_log_message(key))
+        return self._to_value(context.dagster_type.typing_type, days)
+
+
+class ParquetIOManager(ConfigurableIOManagerFactory):
+    """Parquet files per asset and day under ``base_url`` (a folder or ``s3://bucket/prefix``).
+
+    S3 endpoint and credentials come from the standard AWS environment variables
+    (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...), never from this config.
+    """
+
+    base_url: str = Field(description="Local folder or fsspec URL such as s3://bucket/prefix.")
+
+    def create_io_manager(self, context: InitResourceContext) -> ParquetFilesIOManager:
+        return ParquetFilesIOManager(UPath(normalize_storage_url(self.base_url)))
