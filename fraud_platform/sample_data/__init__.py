@@ -1,0 +1,29 @@
+"""Deterministic sample transaction files with planted fraud and the truth to judge scores by."""
+
+from fraud_platform.sample_data.generator import (
+    FRAUD_TYPOLOGIES,
+    GROUND_TRUTH_COLUMNS,
+    HUB_TYPOLOGIES,
+    MALFORMED_KINDS,
+    SampleConfig,
+    SampleDay,
+    generate_day,
+    generate_days,
+    part_name,
+    read_ground_truth,
+    write_day,
+)
+
+__all__ = [
+    "FRAUD_TYPOLOGIES",
+    "GROUND_TRUTH_COLUMNS",
+    "HUB_TYPOLOGIES",
+    "MALFORMED_KINDS",
+    "SampleConfig",
+    "SampleDay",
+    "generate_day",
+    "generate_days",
+    "part_name",
+    "read_ground_truth",
+    "write_day",
+]
