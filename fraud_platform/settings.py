@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 DEFAULT_STORAGE_DIR = ".fraud_platform"
 DEFAULT_VIEWER_BASE_URL = "http://127.0.0.1:8765"
 DEFAULT_HIGH_RISK_THRESHOLD = 0.8
+DEFAULT_DATABASE_SCHEMA = "fraud"
 
 
 def is_remote(url: str) -> bool:
@@ -48,6 +49,8 @@ class Settings:
     database_url: str | None
     viewer_base_url: str
     high_risk_threshold: float
+    database_schema: str = DEFAULT_DATABASE_SCHEMA
+    graph_engine: str = "auto"
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -61,7 +64,16 @@ class Settings:
             high_risk_threshold=float(
                 env.get("FRAUD_HIGH_RISK_THRESHOLD") or DEFAULT_HIGH_RISK_THRESHOLD
             ),
+            database_schema=env.get("FRAUD_DATABASE_SCHEMA") or DEFAULT_DATABASE_SCHEMA,
+            graph_engine=env.get("FRAUD_GRAPH_ENGINE") or "auto",
         )
+
+    @property
+    def dagster_home(self) -> Path:
+        """The local Dagster instance the demo records its runs in."""
+        if is_remote(self.storage_url):
+            return Path.home() / DEFAULT_STORAGE_DIR / "dagster_home"
+        return Path(self.storage_url) / "dagster_home"
 
     @property
     def landing_url(self) -> str:

@@ -110,6 +110,6 @@ class TransactionGraph(TableBundle):
 class FraudDataset(TableBundle):
     """The persisted, viewable result of a day: its summary row, its accounts and its edges."""
 
-    datasets: pd.DataFrame
+    summary: pd.DataFrame  # one row per day: DATASET_COLUMNS
     nodes: pd.DataFrame
     edges: pd.DataFrame

@@ -1,11 +1,9 @@
 """Datasets: the day's scored accounts and edges, named, described and persisted with an id/URL."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, MetadataValue, asset
 
 from fraud_platform.defs.datasets.logic import build_fraud_dataset
 from fraud_platform.defs.datasets.resources import DatasetPublishing
@@ -17,6 +15,9 @@ from fraud_platform.tables import PARTITION_COLUMN, FraudDataset, TransactionGra
     partitions_def=daily_partitions,
     group_name="datasets",
     io_manager_key="dataset_io_manager",
+    # Published only once the day's rejected rows are stored, so a published day is complete
+    # (and `--select '*fraud_dataset'` runs the whole day, rejected rows included).
+    deps=[AssetKey("rejected_transactions")],
     metadata={"partition_expr": PARTITION_COLUMN, "table": "datasets"},
 )
 def fraud_dataset(
@@ -39,7 +40,7 @@ def fraud_dataset(
         high_risk_threshold=publishing.high_risk_threshold,
         created_at=datetime.now(UTC),
     )
-    summary = dataset.datasets
+    summary = dataset.summary
     metadata: dict[str, object] = {
         "node_count": int(summary["node_count"].sum()),
         "edge_count": int(summary["edge_count"].sum()),
@@ -55,8 +56,9 @@ def fraud_dataset(
         }
     else:
         metadata["datasets"] = MetadataValue.md(
-            summary[[PARTITION_COLUMN, "dataset_id", "node_count", "high_risk_count", "url"]]
-            .to_markdown(index=False)
+            summary[
+                [PARTITION_COLUMN, "dataset_id", "node_count", "high_risk_count", "url"]
+            ].to_markdown(index=False)
         )
     context.add_output_metadata(metadata)
     return dataset

@@ -134,7 +134,7 @@ def build_fraud_dataset(
         "",
     )
     return FraudDataset(
-        datasets=datasets,
+        summary=datasets,
         nodes=pd.concat(node_parts, ignore_index=True) if node_parts else empty_nodes,
         edges=pd.concat(edge_parts, ignore_index=True)
         if edge_parts

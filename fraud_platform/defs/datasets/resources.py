@@ -1,11 +1,18 @@
-"""How a day's dataset is published: where its viewer lives, what counts as high risk."""
+"""How a day's dataset is published: where it is stored and viewed, what is high risk."""
 
-from __future__ import annotations
-
-from dagster import ConfigurableResource
+from dagster import (
+    ConfigurableIOManagerFactory,
+    ConfigurableResource,
+    InitResourceContext,
+    InputContext,
+    IOManager,
+    OutputContext,
+    ResourceDependency,
+)
 from pydantic import Field
 
 from fraud_platform.settings import DEFAULT_HIGH_RISK_THRESHOLD, DEFAULT_VIEWER_BASE_URL
+from fraud_platform.tables import FraudDataset
 
 
 class DatasetPublishing(ConfigurableResource):
@@ -21,3 +28,32 @@ class DatasetPublishing(ConfigurableResource):
         le=1.0,
         description="Accounts with risk_score at or above this are high risk.",
     )
+
+
+class _ObjectStoreThenWarehouse(IOManager):
+    def __init__(self, object_store: IOManager, warehouse: IOManager) -> None:
+        self._object_store = object_store
+        self._warehouse = warehouse
+
+    def handle_output(self, context: OutputContext, obj: FraudDataset) -> None:
+        # Parquet first: if the warehouse write then fails, the run fails and a re-run replaces
+        # both; the warehouse row is what marks a day as published (alerts read it).
+        self._object_store.handle_output(context, obj)
+        self._warehouse.handle_output(context, obj)
+
+    def load_input(self, context: InputContext) -> FraudDataset:
+        return self._warehouse.load_input(context)
+
+
+class FraudDatasetIOManager(ConfigurableIOManagerFactory):
+    """Persists a day's dataset twice: Parquet in the object store, rows in the warehouse.
+
+    Analysts read the Parquet files with any tool; the viewer, alerts and SQL users read the
+    warehouse. Both writes replace the day, so a repeated run never duplicates it.
+    """
+
+    object_store: ResourceDependency[IOManager]
+    warehouse_io_manager: ResourceDependency[IOManager]
+
+    def create_io_manager(self, context: InitResourceContext) -> IOManager:
+        return _ObjectStoreThenWarehouse(self.object_store, self.warehouse_io_manager)

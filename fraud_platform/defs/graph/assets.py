@@ -1,7 +1,5 @@
 """Graph: the day's transfers as accounts (nodes) and weighted sender-receiver edges."""
 
-from __future__ import annotations
-
 import pandas as pd
 from dagster import AssetExecutionContext, Config, asset
 from pydantic import Field

@@ -1,7 +1,5 @@
 """Ingest: a day's landing files become validated transactions and rejected rows."""
 
-from __future__ import annotations
-
 import pandas as pd
 from dagster import AssetExecutionContext, AssetOut, MetadataValue, Output, multi_asset
 

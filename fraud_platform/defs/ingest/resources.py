@@ -1,7 +1,5 @@
 """Where the day's transaction files land."""
 
-from __future__ import annotations
-
 from dagster import ConfigurableResource
 from pydantic import Field
 
