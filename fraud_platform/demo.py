@@ -71,7 +71,12 @@ def materialize_days(settings: Settings, days: list[str], echo: Print) -> None:
     for i, day in enumerate(days, start=1):
         started = time.perf_counter()
         result = materialize(
-            daily_assets, partition_key=day, resources=resources, instance=instance
+            daily_assets,
+            partition_key=day,
+            resources=resources,
+            instance=instance,
+            # The demo prints its own progress; Dagster's step events stay in the instance.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
         seconds = time.perf_counter() - started
         echo(f"  [{i}/{len(days)}] {day} materialized in {seconds:.1f} s (run {result.run_id[:8]})")
