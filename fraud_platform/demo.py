@@ -20,14 +20,26 @@ from fraud_platform.storage.warehouse import PostgresWarehouse
 
 Print = Callable[[str], None]
 
+DEMO_INSTANCE_YAML = """\
+storage:
+  custom:
+    module: fraud_platform.storage.dagster_storage
+    class: PlatformDagsterStorage
+    config: {}
+telemetry:
+  enabled: false
+"""
+
 
 def local_instance(settings: Settings) -> DagsterInstance:
-    """A persistent local Dagster instance, so `dagster dev` can show the demo's runs later."""
+    """A Dagster instance on the same storage as `dagster dev` in this repository.
+
+    Runs are recorded through `PlatformDagsterStorage` (the database ``dagster.yaml`` names), so
+    the demo's runs show in the Dagster UI afterwards.
+    """
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    (home / "dagster.yaml").write_text(DEMO_INSTANCE_YAML)
     return DagsterInstance.from_config(str(home))
 
 

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from fraud_platform.defs.analytics.logic import DAMPING, LOUVAIN_RESOLUTION, score_graph
 from fraud_platform.defs.analytics.resources import GraphEngineResource
-from fraud_platform.partitions import daily_partitions
+from fraud_platform.partitions import daily_backfill_policy, daily_partitions
 from fraud_platform.tables import TransactionGraph
 
 
@@ -18,7 +18,9 @@ class AccountScoresConfig(Config):
     seed: int = Field(default=42, description="Seed of the community detection.")
 
 
-@asset(partitions_def=daily_partitions, group_name="analytics")
+@asset(
+    partitions_def=daily_partitions, backfill_policy=daily_backfill_policy, group_name="analytics"
+)
 def account_scores(
     context: AssetExecutionContext,
     config: AccountScoresConfig,

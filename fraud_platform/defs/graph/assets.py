@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, Config, asset
 from pydantic import Field
 
 from fraud_platform.defs.graph.logic import build_transaction_graph
-from fraud_platform.partitions import daily_partitions
+from fraud_platform.partitions import daily_backfill_policy, daily_partitions
 from fraud_platform.tables import TransactionGraph
 
 
@@ -17,7 +17,7 @@ class TransactionGraphConfig(Config):
     )
 
 
-@asset(partitions_def=daily_partitions, group_name="graph")
+@asset(partitions_def=daily_partitions, backfill_policy=daily_backfill_policy, group_name="graph")
 def transaction_graph(
     context: AssetExecutionContext, config: TransactionGraphConfig, raw_transactions: pd.DataFrame
 ) -> TransactionGraph:

@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, AssetOut, MetadataValue, Output, mult
 
 from fraud_platform.defs.ingest.logic import IngestResult, empty_rejected, empty_transactions
 from fraud_platform.defs.ingest.resources import LandingZone
-from fraud_platform.partitions import daily_partitions
+from fraud_platform.partitions import daily_backfill_policy, daily_partitions
 from fraud_platform.tables import PARTITION_COLUMN
 
 
@@ -33,6 +33,7 @@ def _file_table(result: IngestResult) -> str:
         ),
     },
     partitions_def=daily_partitions,
+    backfill_policy=daily_backfill_policy,
     group_name="ingest",
 )
 def raw_transactions(

@@ -1,0 +1,170 @@
+"""Dagster's own storage in PostgreSQL (through dagster-postgres), and multi-day CLI runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy
+from psycopg import sql
+
+from fraud_platform.storage.dagster_storage import dagster_database_url, with_driver
+
+REPO = Path(__file__).resolve().parents[1]
+HEADER = "transaction_id,timestamp,sender,receiver,amount,currency\n"
+
+
+def test_the_database_comes_from_the_environment_in_order() -> None:
+    both = {"DAGSTER_PG_URL": "postgresql://d@h/dagster", "FRAUD_DATABASE_URL": "postgres://w@h/wh"}
+    assert dagster_database_url(both) == "postgresql+psycopg2://d@h/dagster"
+    assert dagster_database_url({"FRAUD_DATABASE_URL": "postgres://w@h/wh"}) == (
+        "postgresql+psycopg2://w@h/wh"
+    )
+    with pytest.raises(ValueError, match="must start with postgresql://"):
+        with_driver("mysql://x@h/db")
+
+
+@pytest.fixture
+def dagster_database(database_url: str) -> Iterator[str]:
+    """A database of its own for Dagster's tables, dropped afterwards."""
+    name = f"dagster_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    info["dbname"] = name
+    yield psycopg.conninfo.make_conninfo(**info)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _as_url(conninfo: str) -> str:
+    """A libpq key/value string as a postgresql:// URL (what Dagster's storage takes)."""
+    info = psycopg.conninfo.conninfo_to_dict(conninfo)
+    if conninfo.startswith("postgresql://"):
+        return conninfo
+    host = info.get("host", "")
+    query = f"?host={host}" if host.startswith("/") else ""
+    netloc = "" if query else f"{host}:{info.get('port', 5432)}"
+    return f"postgresql://{info.get('user', 'postgres')}@{netloc}/{info['dbname']}{query}"
+
+
+def write_days(storage: Path, days: list[str]) -> None:
+    for i, day in enumerate(days):
+        folder = storage / "landing" / "transactions" / f"date={day}"
+        folder.mkdir(parents=True)
+        rows = [f"{day}-{n},{day}T0{n}:00:00Z,A{i},B{n},{10 + n}.00,USD\n" for n in range(1, 4)]
+        (folder / "part-000.csv").write_text(HEADER + "".join(rows))
+
+
+@pytest.mark.slow
+def test_cli_range_run_is_recorded_in_postgres(
+    storage_dir: Path,
+    database_url: str,
+    warehouse_schema: str,
+    dagster_database: str,
+    tmp_path: Path,
+) -> None:
+    """The repo's dagster.yaml on PostgreSQL (SQLAlchemy as installed), a 3-day range in one run."""
+    days = ["2024-10-01", "2024-10-02", "2024-10-03"]
+    write_days(storage_dir, days)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUD_", "DAGSTER_"))}
+    env |= {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_URL": _as_url(dagster_database),
+        "FRAUD_STORAGE_URL": str(storage_dir),
+        "FRAUD_DATABASE_URL": _as_url(database_url),
+        "FRAUD_DATABASE_SCHEMA": warehouse_schema,
+    }
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "asset",
+            "materialize",
+            "-m",
+            "fraud_platform.definitions",
+            "--select",
+            "*fraud_dataset",
+            "--partition-range",
+            f"{days[0]}...{days[-1]}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+
+    # One object per asset and day in the object store.
+    assets = storage_dir / "assets"
+    for day in days:
+        assert (assets / "raw_transactions" / f"{day}.parquet").is_file()
+        assert (assets / "account_scores" / f"{day}.parquet").is_file()
+        assert {p.name for p in (assets / "transaction_graph" / day).iterdir()} == {
+            "nodes.parquet",
+            "edges.parquet",
+        }
+    # Three datasets in the warehouse.
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT partition_date::text, node_count FROM {}.datasets ORDER BY 1").format(
+                sql.Identifier(warehouse_schema)
+            )
+        ).fetchall()
+    assert rows == [(day, 4) for day in days]
+    # The run is in Dagster's own tables, in PostgreSQL, with SQLAlchemy as installed.
+    with psycopg.connect(dagster_database) as conn:
+        runs = conn.execute("SELECT status FROM runs").fetchall()
+        events = conn.execute(
+            "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
+        ).fetchone()[0]
+    assert runs == [("SUCCESS",)], f"SQLAlchemy {sqlalchemy.__version__}"
+    assert events == 5 * len(days)  # five asset keys, three days each
+
+
+@pytest.mark.slow
+def test_unreachable_warehouse_is_named_in_the_error(storage_dir: Path, tmp_path: Path) -> None:
+    write_days(storage_dir, ["2024-10-01"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUD_", "DAGSTER_"))}
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env |= {
+        "DAGSTER_HOME": str(home),
+        "FRAUD_STORAGE_URL": str(storage_dir),
+        # a closed port on loopback, with a password that must not leak
+        "FRAUD_DATABASE_URL": "postgresql://fraud:s3cret-pw@127.0.0.1:1/warehouse",
+    }
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "asset",
+            "materialize",
+            "-m",
+            "fraud_platform.definitions",
+            "--select",
+            "*fraud_dataset",
+            "--partition",
+            "2024-10-01",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert "cannot connect to PostgreSQL" in output
+    assert "host 127.0.0.1, port 1, database warehouse" in output
+    assert "s3cret-pw" not in output
