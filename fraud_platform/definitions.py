@@ -1,28 +1,34 @@
-"""The code location: every asset, job and resource, assembled in one Definitions object."""
+"""The code location: every asset, check, job, schedule, sensor and resource, in one Definitions."""
 
-from __future__ import annotations
+from dagster import Definitions, in_process_executor
 
-from dagster import Definitions, define_asset_job, in_process_executor
-
-from fraud_platform.defs.analytics.assets import account_scores
-from fraud_platform.defs.datasets.assets import fraud_dataset
-from fraud_platform.defs.graph.assets import transaction_graph
-from fraud_platform.defs.ingest.assets import raw_transactions
+from fraud_platform.defs.analytics.checks import account_scores_are_consistent
+from fraud_platform.defs.datasets.checks import fraud_dataset_matches_graph
+from fraud_platform.defs.trends.assets import weekly_fraud_trends
 from fraud_platform.deployment import deployment_resources
-
-daily_assets = [raw_transactions, transaction_graph, account_scores, fraud_dataset]
-
-daily_fraud_job = define_asset_job(
-    "daily_fraud_job",
-    selection=daily_assets,
-    description="Ingest, graph, score and publish one day of transfers.",
+from fraud_platform.schedules import (
+    daily_assets,
+    daily_fraud_job,
+    daily_schedule,
+    freshness_checks,
+    freshness_sensor,
+    weekly_trends_job,
+    weekly_trends_schedule,
 )
+from fraud_platform.settings import Settings
+
+settings = Settings.from_env()
 
 defs = Definitions(
-    assets=daily_assets,
-    jobs=[daily_fraud_job],
-    resources=deployment_resources(),
+    assets=[*daily_assets, weekly_fraud_trends],
+    asset_checks=[account_scores_are_consistent, fraud_dataset_matches_graph, *freshness_checks],
+    jobs=[daily_fraud_job, weekly_trends_job],
+    schedules=[daily_schedule(settings), weekly_trends_schedule],
+    sensors=[freshness_sensor],
+    resources=deployment_resources(settings),
     # A day's steps form a chain, so running them in the run's own process saves the start-up of
     # one Python process per step (seconds each) and the hand-off costs nothing.
     executor=in_process_executor,
 )
+
+__all__ = ["daily_assets", "defs"]

@@ -15,6 +15,8 @@ DEFAULT_STORAGE_DIR = ".fraud_platform"
 DEFAULT_VIEWER_BASE_URL = "http://127.0.0.1:8765"
 DEFAULT_HIGH_RISK_THRESHOLD = 0.8
 DEFAULT_DATABASE_SCHEMA = "fraud"
+#: The previous day is analysed at 02:00 UTC, once late files of the day have landed.
+DEFAULT_DAILY_SCHEDULE_TIME = "02:00"
 
 
 def is_remote(url: str) -> bool:
@@ -51,6 +53,7 @@ class Settings:
     high_risk_threshold: float
     database_schema: str = DEFAULT_DATABASE_SCHEMA
     graph_engine: str = "auto"
+    daily_schedule_time: str = DEFAULT_DAILY_SCHEDULE_TIME
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -66,7 +69,28 @@ class Settings:
             ),
             database_schema=env.get("FRAUD_DATABASE_SCHEMA") or DEFAULT_DATABASE_SCHEMA,
             graph_engine=env.get("FRAUD_GRAPH_ENGINE") or "auto",
+            daily_schedule_time=env.get("FRAUD_DAILY_SCHEDULE_TIME") or DEFAULT_DAILY_SCHEDULE_TIME,
         )
+
+    @property
+    def daily_schedule_hour(self) -> int:
+        return self._schedule_time()[0]
+
+    @property
+    def daily_schedule_minute(self) -> int:
+        return self._schedule_time()[1]
+
+    def _schedule_time(self) -> tuple[int, int]:
+        hour, _, minute = self.daily_schedule_time.partition(":")
+        try:
+            parsed = int(hour), int(minute or 0)
+        except ValueError:
+            parsed = (-1, -1)
+        if not (0 <= parsed[0] < 24 and 0 <= parsed[1] < 60):
+            raise ValueError(
+                f"FRAUD_DAILY_SCHEDULE_TIME must be HH:MM (UTC), not {self.daily_schedule_time!r}"
+            )
+        return parsed
 
     @property
     def dagster_home(self) -> Path:

@@ -8,7 +8,11 @@ from pydantic import Field
 
 from fraud_platform.defs.analytics.logic import DAMPING, LOUVAIN_RESOLUTION, score_graph
 from fraud_platform.defs.analytics.resources import GraphEngineResource
-from fraud_platform.partitions import daily_backfill_policy, daily_partitions
+from fraud_platform.partitions import (
+    daily_backfill_policy,
+    daily_partitions,
+    storage_retry_policy,
+)
 from fraud_platform.tables import TransactionGraph
 
 
@@ -19,7 +23,10 @@ class AccountScoresConfig(Config):
 
 
 @asset(
-    partitions_def=daily_partitions, backfill_policy=daily_backfill_policy, group_name="analytics"
+    partitions_def=daily_partitions,
+    backfill_policy=daily_backfill_policy,
+    retry_policy=storage_retry_policy,
+    group_name="analytics",
 )
 def account_scores(
     context: AssetExecutionContext,

@@ -7,13 +7,18 @@ from dagster import AssetExecutionContext, AssetKey, MetadataValue, asset
 
 from fraud_platform.defs.datasets.logic import build_fraud_dataset
 from fraud_platform.defs.datasets.resources import DatasetPublishing
-from fraud_platform.partitions import daily_backfill_policy, daily_partitions
+from fraud_platform.partitions import (
+    daily_backfill_policy,
+    daily_partitions,
+    storage_retry_policy,
+)
 from fraud_platform.tables import PARTITION_COLUMN, FraudDataset, TransactionGraph
 
 
 @asset(
     partitions_def=daily_partitions,
     backfill_policy=daily_backfill_policy,
+    retry_policy=storage_retry_policy,
     group_name="datasets",
     io_manager_key="dataset_io_manager",
     # Published only once the day's rejected rows are stored, so a published day is complete

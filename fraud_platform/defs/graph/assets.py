@@ -5,7 +5,11 @@ from dagster import AssetExecutionContext, Config, asset
 from pydantic import Field
 
 from fraud_platform.defs.graph.logic import build_transaction_graph
-from fraud_platform.partitions import daily_backfill_policy, daily_partitions
+from fraud_platform.partitions import (
+    daily_backfill_policy,
+    daily_partitions,
+    storage_retry_policy,
+)
 from fraud_platform.tables import TransactionGraph
 
 
@@ -17,7 +21,12 @@ class TransactionGraphConfig(Config):
     )
 
 
-@asset(partitions_def=daily_partitions, backfill_policy=daily_backfill_policy, group_name="graph")
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=daily_backfill_policy,
+    retry_policy=storage_retry_policy,
+    group_name="graph",
+)
 def transaction_graph(
     context: AssetExecutionContext, config: TransactionGraphConfig, raw_transactions: pd.DataFrame
 ) -> TransactionGraph:

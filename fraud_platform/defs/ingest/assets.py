@@ -1,11 +1,25 @@
 """Ingest: a day's landing files become validated transactions and rejected rows."""
 
-import pandas as pd
-from dagster import AssetExecutionContext, AssetOut, MetadataValue, Output, multi_asset
+from collections.abc import Iterator
 
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetOut,
+    MetadataValue,
+    Output,
+    multi_asset,
+)
+
+from fraud_platform.defs.ingest.checks import rejected_share_result, rejected_share_spec
 from fraud_platform.defs.ingest.logic import IngestResult, empty_rejected, empty_transactions
 from fraud_platform.defs.ingest.resources import LandingZone
-from fraud_platform.partitions import daily_backfill_policy, daily_partitions
+from fraud_platform.partitions import (
+    daily_backfill_policy,
+    daily_partitions,
+    storage_retry_policy,
+)
 from fraud_platform.tables import PARTITION_COLUMN
 
 
@@ -34,11 +48,13 @@ def _file_table(result: IngestResult) -> str:
     },
     partitions_def=daily_partitions,
     backfill_policy=daily_backfill_policy,
+    retry_policy=storage_retry_policy,
     group_name="ingest",
+    check_specs=[rejected_share_spec],
 )
 def raw_transactions(
     context: AssetExecutionContext, landing_zone: LandingZone
-) -> tuple[Output[pd.DataFrame], Output[pd.DataFrame]]:
+) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
     """Read every landing file of the partition's day(s) and validate them."""
     results = [landing_zone.ingest(day) for day in context.partition_keys]
     valid = pd.concat([r.valid for r in results], ignore_index=True) if results else None
@@ -52,21 +68,25 @@ def raw_transactions(
         rejected=rejected if rejected is not None else empty_rejected(),
         files=files,
     )
-    return (
-        Output(
-            merged.valid,
-            output_name="raw_transactions",
-            metadata={
-                "files_read": len(files),
-                "rows_read": rows_read,
-                "rows_valid": len(merged.valid),
-                "rows_rejected": len(merged.rejected),
-                "files": MetadataValue.md(_file_table(merged)) if files else "no files",
-            },
-        ),
-        Output(
-            merged.rejected,
-            output_name="rejected_transactions",
-            metadata={"rows_rejected": len(merged.rejected)},
-        ),
+    yield Output(
+        merged.valid,
+        output_name="raw_transactions",
+        metadata={
+            "files_read": len(files),
+            "rows_read": rows_read,
+            "rows_valid": len(merged.valid),
+            "rows_rejected": len(merged.rejected),
+            "files": MetadataValue.md(_file_table(merged)) if files else "no files",
+        },
+    )
+    yield Output(
+        merged.rejected,
+        output_name="rejected_transactions",
+        metadata={"rows_rejected": len(merged.rejected)},
+    )
+    yield rejected_share_result(
+        rows_read,
+        len(merged.rejected),
+        warn_share=landing_zone.rejected_warn_share,
+        error_share=landing_zone.rejected_error_share,
     )

@@ -13,6 +13,15 @@ class LandingZone(ConfigurableResource):
     """
 
     url: str = Field(description="Root of the landing zone, without the date= folder.")
+    rejected_warn_share: float = Field(
+        default=0.01, ge=0.0, le=1.0, description="Rejected share above which the check warns."
+    )
+    rejected_error_share: float = Field(
+        default=0.20,
+        ge=0.0,
+        le=1.0,
+        description="Rejected share above which the check fails and blocks the day's graph.",
+    )
 
     def ingest(self, partition_date: str) -> IngestResult:
         return ingest_day(self.url, partition_date)

@@ -1,0 +1,59 @@
+"""Jobs and schedules: the nightly day, the weekly trends, and the freshness deadline."""
+
+from dagster import (
+    AssetSelection,
+    build_schedule_from_partitioned_job,
+    build_sensor_for_freshness_checks,
+    build_time_partition_freshness_checks,
+    define_asset_job,
+)
+from dagster._core.definitions.partitions.partitioned_schedule import (
+    UnresolvedPartitionedAssetScheduleDefinition,
+)
+
+from fraud_platform.defs.analytics.assets import account_scores
+from fraud_platform.defs.datasets.assets import fraud_dataset
+from fraud_platform.defs.graph.assets import transaction_graph
+from fraud_platform.defs.ingest.assets import raw_transactions
+from fraud_platform.defs.trends.assets import weekly_fraud_trends
+from fraud_platform.settings import Settings
+
+daily_assets = [raw_transactions, transaction_graph, account_scores, fraud_dataset]
+
+daily_fraud_job = define_asset_job(
+    "daily_fraud_job",
+    selection=AssetSelection.assets(*daily_assets),
+    description="Ingest, graph, score and publish one day of transfers (with their checks).",
+)
+
+weekly_trends_job = define_asset_job(
+    "weekly_trends_job",
+    selection=AssetSelection.assets(weekly_fraud_trends),
+    description="Read a week of daily datasets together.",
+)
+
+
+def daily_schedule(settings: Settings) -> UnresolvedPartitionedAssetScheduleDefinition:
+    """The previous day, every night at ``FRAUD_DAILY_SCHEDULE_TIME`` (02:00 UTC by default).
+
+    The partitions are UTC days, so the schedule runs on UTC too; at 02:00 the last complete
+    day is yesterday, which is the partition the schedule requests.
+    """
+    return build_schedule_from_partitioned_job(
+        daily_fraud_job,
+        name="daily_fraud_schedule",
+        hour_of_day=settings.daily_schedule_hour,
+        minute_of_hour=settings.daily_schedule_minute,
+    )
+
+
+#: Each Monday at 06:00 UTC, the week that ended on Sunday.
+weekly_trends_schedule = build_schedule_from_partitioned_job(
+    weekly_trends_job, name="weekly_trends_schedule", hour_of_day=6
+)
+
+#: A day's data should be analysed and published by 06:00 UTC the next morning.
+freshness_checks = build_time_partition_freshness_checks(
+    assets=daily_assets, deadline_cron="0 6 * * *", timezone="UTC"
+)
+freshness_sensor = build_sensor_for_freshness_checks(freshness_checks=freshness_checks)
