@@ -3,17 +3,18 @@
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from fraud_platform.defs.analytics.engines import GraphEngine, get_engine
+from fraud_platform.defs.analytics.engines import GraphEngine, select_engine
 
 
 class GraphEngineResource(ConfigurableResource):
-    """``auto`` picks the fastest engine this machine can run; ``cpu``/``gpu`` force one."""
+    """``auto`` picks the GPU engine when a usable CUDA device is present, else the CPU engine;
+    ``cpu``/``gpu`` force one (forcing ``gpu`` without a usable device is an error)."""
 
     engine: str = Field(default="auto", description="auto, cpu or gpu (FRAUD_GRAPH_ENGINE).")
 
     def select(self) -> tuple[GraphEngine, str]:
-        """The engine to use and why it was chosen (recorded in the asset's metadata)."""
-        engine = get_engine(self.engine)
-        if self.engine == "auto":
-            return engine, f"auto: {engine.name} is the first engine available on this machine"
-        return engine, f"{self.engine} requested by configuration"
+        """The engine to use and why it was chosen (recorded in the asset's metadata).
+
+        Detection runs here, in the step's own process, which is the one that uses the device.
+        """
+        return select_engine(self.engine)
