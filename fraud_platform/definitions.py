@@ -2,6 +2,7 @@
 
 from dagster import Definitions, in_process_executor
 
+from fraud_platform.defs.alerts import alert_sensors
 from fraud_platform.defs.analytics.checks import account_scores_are_consistent
 from fraud_platform.defs.datasets.checks import fraud_dataset_matches_graph
 from fraud_platform.defs.trends.assets import weekly_fraud_trends
@@ -10,8 +11,6 @@ from fraud_platform.schedules import (
     daily_assets,
     daily_fraud_job,
     daily_schedule,
-    freshness_checks,
-    freshness_sensor,
     weekly_trends_job,
     weekly_trends_schedule,
 )
@@ -21,10 +20,10 @@ settings = Settings.from_env()
 
 defs = Definitions(
     assets=[*daily_assets, weekly_fraud_trends],
-    asset_checks=[account_scores_are_consistent, fraud_dataset_matches_graph, *freshness_checks],
+    asset_checks=[account_scores_are_consistent, fraud_dataset_matches_graph],
     jobs=[daily_fraud_job, weekly_trends_job],
     schedules=[daily_schedule(settings), weekly_trends_schedule],
-    sensors=[freshness_sensor],
+    sensors=alert_sensors,
     resources=deployment_resources(settings),
     # A day's steps form a chain, so running them in the run's own process saves the start-up of
     # one Python process per step (seconds each) and the hand-off costs nothing.

@@ -5,7 +5,9 @@ The same asset graph runs everywhere; only these resources differ:
 - object store: a local folder by default, ``s3://bucket/prefix`` in production
   (``FRAUD_STORAGE_URL``);
 - warehouse: the PostgreSQL at ``FRAUD_DATABASE_URL``, or, when it is unset, an embedded
-  PostgreSQL started on demand with its data under the local storage folder.
+  PostgreSQL started on demand with its data under the local storage folder;
+- alert channels: a webhook (``FRAUD_ALERT_WEBHOOK_URL``) and Slack (``SLACK_BOT_TOKEN``,
+  ``FRAUD_ALERT_SLACK_CHANNEL``), each only when configured.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from dagster import EnvVar
 
+from fraud_platform.defs.alerts import alert_resources
 from fraud_platform.defs.analytics.resources import GraphEngineResource
 from fraud_platform.defs.datasets.resources import DatasetPublishing, FraudDatasetIOManager
 from fraud_platform.defs.ingest.resources import LandingZone
@@ -52,4 +55,5 @@ def deployment_resources(settings: Settings | None = None) -> dict[str, Any]:
             viewer_base_url=settings.viewer_base_url,
             high_risk_threshold=settings.high_risk_threshold,
         ),
+        **alert_resources(settings),
     }

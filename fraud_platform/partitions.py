@@ -1,6 +1,15 @@
 """The one calendar every daily asset shares, how a range of its days is run, how steps retry."""
 
-from dagster import BackfillPolicy, Backoff, DailyPartitionsDefinition, Jitter, RetryPolicy
+from datetime import timedelta
+
+from dagster import (
+    BackfillPolicy,
+    Backoff,
+    DailyPartitionsDefinition,
+    FreshnessPolicy,
+    Jitter,
+    RetryPolicy,
+)
 
 FIRST_DAY = "2024-10-01"
 
@@ -17,4 +26,10 @@ daily_backfill_policy = BackfillPolicy.single_run()
 #: step fails for good. Bad data is not retried: it is rejected row by row, not raised.
 storage_retry_policy = RetryPolicy(
     max_retries=3, delay=2, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
+)
+
+#: A day's data is expected analysed and published by 06:00 UTC the next morning: each daily
+#: asset must have been materialized in the 24 hours before every 06:00 deadline.
+daily_freshness_policy = FreshnessPolicy.cron(
+    deadline_cron="0 6 * * *", lower_bound_delta=timedelta(hours=24), timezone="UTC"
 )

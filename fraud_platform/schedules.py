@@ -1,10 +1,8 @@
-"""Jobs and schedules: the nightly day, the weekly trends, and the freshness deadline."""
+"""Jobs and schedules: the nightly day and the weekly trends."""
 
 from dagster import (
     AssetSelection,
     build_schedule_from_partitioned_job,
-    build_sensor_for_freshness_checks,
-    build_time_partition_freshness_checks,
     define_asset_job,
 )
 from dagster._core.definitions.partitions.partitioned_schedule import (
@@ -51,9 +49,3 @@ def daily_schedule(settings: Settings) -> UnresolvedPartitionedAssetScheduleDefi
 weekly_trends_schedule = build_schedule_from_partitioned_job(
     weekly_trends_job, name="weekly_trends_schedule", hour_of_day=6
 )
-
-#: A day's data should be analysed and published by 06:00 UTC the next morning.
-freshness_checks = build_time_partition_freshness_checks(
-    assets=daily_assets, deadline_cron="0 6 * * *", timezone="UTC"
-)
-freshness_sensor = build_sensor_for_freshness_checks(freshness_checks=freshness_checks)

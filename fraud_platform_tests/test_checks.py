@@ -94,7 +94,7 @@ def test_checks_run_with_the_day_and_block_a_mostly_rejected_day(
     (folder / "a.csv").write_text(
         "transaction_id,timestamp,sender,receiver,amount,currency\n" + good
     )
-    checks = [c for c in defs.asset_checks if "freshness" not in str(c.check_keys)]
+    checks = list(defs.asset_checks)
     result = materialize(
         [*daily_assets, *checks], partition_key=DAY, resources=deployment_resources(settings)
     )

@@ -93,6 +93,20 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
         "reason": "text",
         "raw": "text",
     },
+    # One row per (day, high-risk account), recorded by the alert sensor. No foreign key: a
+    # re-run day replaces its dataset rows, and its alerts (delivered or not) must survive that.
+    # UNIQUE (partition_date, account) is a two-column index the alert code ensures.
+    "alerts": {
+        "alert_id": "uuid PRIMARY KEY",
+        PARTITION_COLUMN: "date NOT NULL",
+        "dataset_id": "uuid NOT NULL",
+        "account": "text NOT NULL",
+        "risk_score": "double precision NOT NULL",
+        "cluster": "bigint",
+        "url": "text",
+        "created_at": "timestamptz NOT NULL DEFAULT now()",
+        "delivered_at": "timestamptz",
+    },
 }
 
 #: Columns indexed wherever a table has them (unless already unique): days are what the IO manager

@@ -9,6 +9,7 @@ from fraud_platform.defs.datasets.logic import build_fraud_dataset
 from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.partitions import (
     daily_backfill_policy,
+    daily_freshness_policy,
     daily_partitions,
     storage_retry_policy,
 )
@@ -19,6 +20,7 @@ from fraud_platform.tables import PARTITION_COLUMN, FraudDataset, TransactionGra
     partitions_def=daily_partitions,
     backfill_policy=daily_backfill_policy,
     retry_policy=storage_retry_policy,
+    freshness_policy=daily_freshness_policy,
     group_name="datasets",
     io_manager_key="dataset_io_manager",
     # Published only once the day's rejected rows are stored, so a published day is complete

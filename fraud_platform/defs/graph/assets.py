@@ -7,6 +7,7 @@ from pydantic import Field
 from fraud_platform.defs.graph.logic import build_transaction_graph
 from fraud_platform.partitions import (
     daily_backfill_policy,
+    daily_freshness_policy,
     daily_partitions,
     storage_retry_policy,
 )
@@ -25,6 +26,7 @@ class TransactionGraphConfig(Config):
     partitions_def=daily_partitions,
     backfill_policy=daily_backfill_policy,
     retry_policy=storage_retry_policy,
+    freshness_policy=daily_freshness_policy,
     group_name="graph",
 )
 def transaction_graph(

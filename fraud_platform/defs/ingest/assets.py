@@ -17,6 +17,7 @@ from fraud_platform.defs.ingest.logic import IngestResult, empty_rejected, empty
 from fraud_platform.defs.ingest.resources import LandingZone
 from fraud_platform.partitions import (
     daily_backfill_policy,
+    daily_freshness_policy,
     daily_partitions,
     storage_retry_policy,
 )
@@ -39,11 +40,13 @@ def _file_table(result: IngestResult) -> str:
         "raw_transactions": AssetOut(
             description="The day's valid transfers, one row per transaction_id.",
             io_manager_key="io_manager",
+            freshness_policy=daily_freshness_policy,
         ),
         "rejected_transactions": AssetOut(
             description="Rows set aside by validation, with file, line, field and reason.",
             io_manager_key="warehouse_io_manager",
             metadata={"partition_expr": PARTITION_COLUMN},
+            freshness_policy=daily_freshness_policy,
         ),
     },
     partitions_def=daily_partitions,
