@@ -35,7 +35,7 @@ from fraud_platform.defs.analytics.engines.gpu import (
     GpuGraph,
     pagerank_step_change,
 )
-from fraud_platform.defs.graph.logic import collapse_edges
+from fraud_platform.defs.graph.logic import build_transaction_graph
 from fraud_platform.defs.ingest.logic import validate_transactions
 from fraud_platform.sample_data.generator import SampleConfig, generate_day
 
@@ -306,7 +306,7 @@ def generated_day_edges() -> pd.DataFrame:
     rows = sample.transactions.assign(line=np.arange(2, len(sample.transactions) + 2))
     valid, rejected = validate_transactions(rows, "part-000.csv", day.isoformat())
     assert rejected.empty
-    return collapse_edges(valid)
+    return build_transaction_graph(valid).edges
 
 
 @pytest.mark.parametrize(
