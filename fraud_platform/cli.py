@@ -53,6 +53,87 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import tempfile
+    from contextlib import ExitStack
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from fraud_platform.defs.analytics.engines import get_engine
+    from fraud_platform.defs.analytics.evaluation import (
+        evaluate_scores,
+        format_report,
+        sample_period_available,
+        sample_watchlist,
+        score_landing_days,
+    )
+    from fraud_platform.defs.analytics.logic import read_watchlist, watchlist_url
+    from fraud_platform.sample_data.generator import LANDING_PATH, generate_days, read_ground_truth
+
+    if args.days < 1:
+        raise SystemExit("--days must be at least 1")
+    if not 0.0 <= args.watchlist_share <= 1.0:
+        raise SystemExit("--watchlist-share must be within [0, 1]")
+    settings = Settings.from_env()
+    threshold = settings.high_risk_threshold if args.threshold is None else args.threshold
+    engine = get_engine(args.engine or settings.graph_engine)
+    days = [args.start + timedelta(days=i) for i in range(args.days)]
+    with ExitStack() as stack:
+        storage = settings.storage_url
+        if sample_period_available(storage, [day.isoformat() for day in days]):
+            print(f"Using the sample days under {redact_url(storage)}", flush=True)
+        else:
+            storage = stack.enter_context(tempfile.TemporaryDirectory(prefix="fraud-evaluate-"))
+            config = _sample_config(args)
+            print(
+                f"Generating {args.days} sample day(s) of {config.transactions_per_day:,} "
+                f"transfers from {args.start} into a temporary folder ...",
+                flush=True,
+            )
+            generate_days(
+                storage,
+                args.start,
+                args.days,
+                config,
+                progress=lambda day: print(f"  generated {day}", flush=True),
+                keep_transactions=False,
+            )
+        truth = read_ground_truth(storage, days)
+        if args.watchlist_share > 0:
+            watchlist = sample_watchlist(truth, args.watchlist_share, seed=args.seed)
+            source = f"{args.watchlist_share:.0%} of the planted accounts"
+        else:
+            watchlist = read_watchlist(watchlist_url(storage))
+            source = f"from {redact_url(watchlist_url(storage))}"
+        listed = [] if watchlist is None else watchlist["account"].unique().tolist()
+        print(
+            "Watchlist: none"
+            if watchlist is None
+            else f"Watchlist: {len(listed):,} accounts ({source}), left out of the figures",
+            flush=True,
+        )
+        print(f"Graph engine: {engine.name}; scoring with the pure pipeline ...", flush=True)
+        planted = truth[truth["is_fraud"]].groupby("partition_date")["account"].agg(set)
+
+        def progress(index: int, day: str, scores: pd.DataFrame, seconds: float) -> None:
+            flagged = set(scores.loc[scores["risk_score"] >= threshold, "account"])
+            found = len(flagged & planted.get(day, set()))
+            print(
+                f"  [{index}/{len(days)}] {day}: {len(scores):,} accounts, {len(flagged):,} "
+                f"high risk ({found:,} planted), {seconds:.2f} s",
+                flush=True,
+            )
+
+        scores = score_landing_days(
+            f"{storage}/{LANDING_PATH}", days, engine, watchlist=watchlist, progress=progress
+        )
+    report = evaluate_scores(scores, truth, threshold, exclude=listed)
+    print("")
+    print(format_report(report))
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from fraud_platform.storage.embedded_postgres import embedded_database_url, stop_embedded
 
@@ -87,6 +168,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample_options(demo, days=7)
     demo.set_defaults(func=cmd_demo)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score a sample period with the pure pipeline and measure it against the planted "
+        "fraud (no Dagster, no database)",
+    )
+    sample_options(evaluate, days=30)
+    evaluate.add_argument(
+        "--watchlist-share",
+        type=float,
+        default=0.0,
+        help="use this share of the planted fraud accounts as the watchlist and measure the "
+        "rest (default 0: the watchlist file of the storage, if any)",
+    )
+    evaluate.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="high-risk threshold (FRAUD_HIGH_RISK_THRESHOLD)",
+    )
+    evaluate.add_argument(
+        "--engine", default=None, help="graph engine: auto, cpu, gpu (FRAUD_GRAPH_ENGINE)"
+    )
+    evaluate.set_defaults(func=cmd_evaluate)
 
     db = sub.add_parser("db", help="the embedded PostgreSQL used when FRAUD_DATABASE_URL is unset")
     db.add_argument("action", choices=["url", "stop"])

@@ -17,7 +17,8 @@ from typing import Any
 from dagster import EnvVar
 
 from fraud_platform.defs.alerts import alert_resources
-from fraud_platform.defs.analytics.resources import GraphEngineResource
+from fraud_platform.defs.analytics.logic import watchlist_url
+from fraud_platform.defs.analytics.resources import GraphEngineResource, Watchlist
 from fraud_platform.defs.datasets.resources import DatasetPublishing, FraudDatasetIOManager
 from fraud_platform.defs.ingest.resources import LandingZone
 from fraud_platform.settings import Settings
@@ -51,6 +52,7 @@ def deployment_resources(settings: Settings | None = None) -> dict[str, Any]:
         ),
         "landing_zone": LandingZone(url=settings.landing_url),
         "graph_engine": GraphEngineResource(engine=settings.graph_engine),
+        "watchlist": Watchlist(url=watchlist_url(settings.storage_url)),
         "publishing": DatasetPublishing(
             viewer_base_url=settings.viewer_base_url,
             high_risk_threshold=settings.high_risk_threshold,

@@ -7,12 +7,15 @@ from dagster import AssetExecutionContext, Config, MetadataValue, asset
 from pydantic import Field
 
 from fraud_platform.defs.analytics.logic import DAMPING, LOUVAIN_RESOLUTION, score_graph
-from fraud_platform.defs.analytics.resources import GraphEngineResource
+from fraud_platform.defs.analytics.resources import GraphEngineResource, Watchlist
+from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.partitions import (
     daily_backfill_policy,
+    daily_freshness_policy,
     daily_partitions,
     storage_retry_policy,
 )
+from fraud_platform.settings import redact_url
 from fraud_platform.tables import TransactionGraph
 
 
@@ -26,29 +29,47 @@ class AccountScoresConfig(Config):
     partitions_def=daily_partitions,
     backfill_policy=daily_backfill_policy,
     retry_policy=storage_retry_policy,
+    freshness_policy=daily_freshness_policy,
     group_name="analytics",
 )
 def account_scores(
     context: AssetExecutionContext,
     config: AccountScoresConfig,
     graph_engine: GraphEngineResource,
+    publishing: DatasetPublishing,
+    watchlist: Watchlist,
     transaction_graph: TransactionGraph,
 ) -> pd.DataFrame:
-    """PageRank centrality (directed, by amount), Louvain cluster and risk_score per account."""
+    """PageRank centrality (directed, by amount), Louvain cluster, risk score and its components.
+
+    The watchlist, when its file exists, is read on every run: a listing added today applies
+    to the days computed from now on (and to re-runs of earlier days within its ``since``).
+    """
     engine, reason = graph_engine.select()
     context.log.info(f"Graph engine: {engine.name} ({reason})")
+    url = watchlist.url
+    listed = watchlist.read()
+    if listed is None:
+        context.log.info(f"No watchlist at {redact_url(url)}: association scores are 0")
     started = time.perf_counter()
+    threshold = publishing.high_risk_threshold
     scores, reports = score_graph(
         transaction_graph,
         engine,
         damping=config.damping,
         resolution=config.resolution,
         seed=config.seed,
+        watchlist=listed,
+        threshold=threshold,
     )
     metadata: dict[str, object] = {
         "engine": engine.name,
         "engine_reason": reason,
         "accounts": len(scores),
+        "high_risk_threshold": threshold,
+        "high_risk": sum(r.high_risk for r in reports),
+        "watchlist": redact_url(url) if listed is not None else f"none (no {redact_url(url)})",
+        "watchlist_size": 0 if listed is None else int(listed["account"].nunique()),
         "seconds": round(time.perf_counter() - started, 3),
     }
     if len(reports) == 1:
@@ -57,6 +78,7 @@ def account_scores(
             "clusters": report.clusters,
             "modularity": report.modularity,
             "pagerank_iterations": report.pagerank_iterations,
+            "watchlisted_active": report.watchlisted,
         }
     elif reports:
         metadata["days"] = MetadataValue.md(

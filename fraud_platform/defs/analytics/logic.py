@@ -1,21 +1,35 @@
 """A day's analytics: centrality and clusters from a graph engine, then the risk score.
 
 The graph is built once per day and every algorithm reuses it; days in a range are computed
-independently (each day is its own network).
+independently (each day is its own network). A watchlist of known fraudulent accounts, when
+there is one, seeds a personalized PageRank on the day's undirected money graph whose result
+feeds the risk score's association component.
+
+The watchlist is an optional CSV at ``{FRAUD_STORAGE_URL}/reference/watchlist.csv`` with a
+column ``account`` (ids exactly as in the transfers) and optionally ``since`` (ISO date from
+which the listing applies; empty or absent: always). Other columns are ignored.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from upath import UPath
 
 from fraud_platform.defs.analytics.engines import GraphEngine
-from fraud_platform.defs.analytics.scoring import score_accounts
+from fraud_platform.defs.analytics.scoring import (
+    HIGH_RISK_THRESHOLD,
+    association_scores,
+    score_accounts,
+)
 from fraud_platform.tables import PARTITION_COLUMN, TransactionGraph
 
 DAMPING = 0.85
 LOUVAIN_RESOLUTION = 1.0
+#: Where the watchlist lives, relative to the storage root.
+WATCHLIST_PATH = "reference/watchlist.csv"
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,105 @@ class DayAnalytics:
     clusters: int
     modularity: float
     pagerank_iterations: int
+    high_risk: int  # accounts with risk_score >= the threshold score_day was given
+    watchlisted: int  # listed accounts active on the day (they seed the association)
+
+
+def watchlist_url(storage_url: str) -> str:
+    """The watchlist's URL under a storage root (a folder or ``s3://bucket/prefix``)."""
+    return f"{storage_url.rstrip('/')}/{WATCHLIST_PATH}"
+
+
+def parse_watchlist(frame: pd.DataFrame) -> pd.DataFrame:
+    """A raw watchlist table (text columns) as ``account`` (str) and ``since`` (date or NaT).
+
+    Rows with an empty account are dropped; an unparseable ``since`` is refused with its line
+    (the header is line 1), since a silently ignored listing would hide a known fraudster.
+    """
+    if "account" not in frame.columns:
+        raise ValueError("the watchlist needs a column 'account'")
+    account = frame["account"].astype("str")
+    keep = frame["account"].notna() & (account != "")
+    since_text = frame["since"] if "since" in frame.columns else pd.Series(pd.NA, index=frame.index)
+    since_text = since_text.where(since_text.notna() & (since_text.astype("str") != ""))
+    since = pd.to_datetime(since_text, format="ISO8601", errors="coerce", utc=True)
+    bad = since.isna() & since_text.notna()
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(
+            f"watchlist line {first + 2}: 'since' is not an ISO date: {since_text.iloc[first]!r}"
+        )
+    listed = pd.DataFrame(
+        {
+            "account": account[keep].to_numpy(),
+            "since": since[keep].dt.tz_localize(None).dt.normalize().to_numpy(),
+        }
+    )
+    listed["account"] = listed["account"].astype("str")
+    return listed.reset_index(drop=True)
+
+
+def read_watchlist(url: str) -> pd.DataFrame | None:
+    """The watchlist at ``url`` (see `parse_watchlist`), or None when there is no such file.
+
+    Read through universal_pathlib, so a local path and ``s3://...`` work alike.
+    """
+    path = UPath(url)
+    if not path.exists():
+        return None
+    with path.open("rb") as handle:
+        # Text as written: account ids are kept verbatim (leading zeros, any characters).
+        frame = pd.read_csv(handle, dtype="str", keep_default_na=False, encoding="utf-8-sig")
+    return parse_watchlist(frame)
+
+
+def listed_on(watchlist: pd.DataFrame | None, day: str) -> pd.Index:
+    """The accounts listed on ``day``: no ``since``, or a ``since`` on or before the day."""
+    if watchlist is None or watchlist.empty:
+        return pd.Index([], dtype="str", name="account")
+    applies = pd.Series(True, index=watchlist.index)
+    if "since" in watchlist.columns:
+        since = pd.to_datetime(watchlist["since"])
+        applies = since.isna() | (since <= pd.Timestamp(day))
+    return pd.Index(watchlist.loc[applies, "account"].astype("str").unique(), name="account")
+
+
+def watchlist_association(
+    nodes: pd.DataFrame,
+    edges: pd.DataFrame,
+    engine: GraphEngine,
+    listed: pd.Index,
+    *,
+    damping: float = DAMPING,
+    components: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """``account, association_score`` of the day's accounts with the ``listed`` ones.
+
+    Personalized PageRank on the undirected money graph (each pair's transfers in both
+    directions added up, so association runs upstream and downstream alike), restarting at the
+    listed accounts in proportion to the money they move; `association_scores` turns it into
+    the [0, 1] component. It runs on the weakly connected components that hold a listed account
+    (``components``: ``account, component`` of the day's graph, computed when not given), so
+    accounts with no money path to the watchlist get exactly 0 rather than iteration dust.
+    """
+    accounts = pd.Index(nodes["account"])
+    money = (nodes["in_amount"] + nodes["out_amount"]).to_numpy(dtype=np.float64)
+    seeds = accounts.isin(listed)
+    scores = np.zeros(len(accounts))
+    if seeds.any() and money[seeds].sum() > 0:
+        if components is None:
+            components = engine.build(edges).weakly_connected_components()
+        component = components.set_index("account")["component"].reindex(accounts).to_numpy()
+        reached = np.isin(component, component[seeds])
+        inside = edges[reached[accounts.get_indexer(edges["sender"])]]
+        reverse = inside.rename(columns={"sender": "receiver", "receiver": "sender"})
+        undirected = engine.build(pd.concat([inside, reverse], ignore_index=True))
+        personalization = pd.Series(np.where(seeds, money, 0.0), index=accounts)[reached]
+        result = undirected.pagerank(alpha=damping, personalization=personalization)
+        pagerank = result.scores.set_index("account")["pagerank"]
+        pagerank = pagerank.reindex(accounts, fill_value=0.0).to_numpy(np.float64)
+        scores = association_scores(money, np.where(reached, pagerank, 0.0), seeds, damping)
+    return pd.DataFrame({"account": accounts, "association_score": scores})
 
 
 def score_day(
@@ -37,19 +150,48 @@ def score_day(
     damping: float = DAMPING,
     resolution: float = LOUVAIN_RESOLUTION,
     seed: int = 42,
+    watchlist: pd.DataFrame | None = None,
+    threshold: float = HIGH_RISK_THRESHOLD,
 ) -> tuple[pd.DataFrame, DayAnalytics]:
-    """PageRank (directed, amount-weighted) and Louvain (undirected) for one day, then risk."""
+    """PageRank (directed, amount-weighted), Louvain (undirected), watchlist association, risk.
+
+    ``watchlist`` is a table with ``account`` (and optionally ``since``), as `read_watchlist`
+    returns; only the entries that apply on the day count.
+    """
     day = str(nodes[PARTITION_COLUMN].iloc[0])
     graph = engine.build(edges)
     pagerank = graph.pagerank(alpha=damping)
     communities = graph.louvain(resolution=resolution, seed=seed)
-    scores = score_accounts(nodes, pagerank.scores, communities.clusters)
+    listed = listed_on(watchlist, day)
+    active_listed = listed[pd.Index(nodes["account"]).get_indexer(listed) >= 0]
+    association = None
+    watchlist_scores = None
+    if len(active_listed):
+        association = watchlist_association(
+            nodes,
+            edges,
+            engine,
+            active_listed,
+            damping=damping,
+            components=graph.weakly_connected_components(),
+        )
+        watchlist_scores = pd.DataFrame({"account": active_listed, "watchlist_score": 1.0})
+    scores = score_accounts(
+        nodes,
+        edges,
+        pagerank.scores,
+        communities.clusters,
+        association=association,
+        watchlist_scores=watchlist_scores,
+    )
     return scores, DayAnalytics(
         partition_date=day,
         accounts=len(scores),
         clusters=communities.count,
         modularity=communities.modularity,
         pagerank_iterations=pagerank.iterations,
+        high_risk=int((scores["risk_score"] >= threshold).sum()),
+        watchlisted=len(active_listed),
     )
 
 
@@ -60,6 +202,8 @@ def score_graph(
     damping: float = DAMPING,
     resolution: float = LOUVAIN_RESOLUTION,
     seed: int = 42,
+    watchlist: pd.DataFrame | None = None,
+    threshold: float = HIGH_RISK_THRESHOLD,
 ) -> tuple[pd.DataFrame, list[DayAnalytics]]:
     """Scores for every day in ``graph`` (one day, or a range), and what each day reported."""
     parts: list[pd.DataFrame] = []
@@ -67,7 +211,14 @@ def score_graph(
     edges_by_day = dict(tuple(graph.edges.groupby(PARTITION_COLUMN, sort=True)))
     for day, nodes in graph.nodes.groupby(PARTITION_COLUMN, sort=True):
         scores, report = score_day(
-            nodes, edges_by_day[day], engine, damping=damping, resolution=resolution, seed=seed
+            nodes,
+            edges_by_day[day],
+            engine,
+            damping=damping,
+            resolution=resolution,
+            seed=seed,
+            watchlist=watchlist,
+            threshold=threshold,
         )
         parts.append(scores)
         reports.append(report)
@@ -79,7 +230,15 @@ def score_graph(
 def empty_scores(nodes: pd.DataFrame) -> pd.DataFrame:
     """The score table of a day without transfers: the right columns, no rows."""
     return score_accounts(
-        nodes,
+        nodes.iloc[0:0],
+        pd.DataFrame(
+            {
+                "sender": pd.Series(dtype="str"),
+                "receiver": pd.Series(dtype="str"),
+                "amount_total": pd.Series(dtype="float64"),
+                "tx_count": pd.Series(dtype="int64"),
+            }
+        ),
         pd.DataFrame({"account": pd.Series(dtype="str"), "pagerank": pd.Series(dtype="float64")}),
         pd.DataFrame({"account": pd.Series(dtype="str"), "cluster": pd.Series(dtype="int64")}),
     )

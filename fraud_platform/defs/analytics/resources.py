@@ -1,9 +1,11 @@
-"""Which graph engine computes a run's analytics."""
+"""Which graph engine computes a run's analytics, and which accounts are already known fraud."""
 
+import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from fraud_platform.defs.analytics.engines import GraphEngine, select_engine
+from fraud_platform.defs.analytics.logic import read_watchlist
 
 
 class GraphEngineResource(ConfigurableResource):
@@ -18,3 +20,18 @@ class GraphEngineResource(ConfigurableResource):
         Detection runs here, in the step's own process, which is the one that uses the device.
         """
         return select_engine(self.engine)
+
+
+class Watchlist(ConfigurableResource):
+    """Known fraudulent accounts (CSV: ``account[, since]``) that seed guilt-by-association.
+
+    Optional: a missing file means no watchlist. Read on every run, so a listing added today
+    applies to the days computed from now on.
+    """
+
+    url: str = Field(
+        description="Where the watchlist CSV lives: {FRAUD_STORAGE_URL}/reference/watchlist.csv."
+    )
+
+    def read(self) -> pd.DataFrame | None:
+        return read_watchlist(self.url)

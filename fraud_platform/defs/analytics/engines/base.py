@@ -9,14 +9,23 @@ A day's graph is built once with `GraphEngine.build` and every algorithm reuses 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 #: Columns an engine reads from the day's edge table (one row per ordered sender/receiver pair).
 ENGINE_EDGE_COLUMNS = ("sender", "receiver", "amount_total", "tx_count")
+
+#: Columns of `EngineGraph.layout`'s result.
+LAYOUT_COLUMNS = ("account", "x", "y")
+#: Connected pieces of at most this many accounts are drawn as a circle (a ring of five transfers
+#: reads as a ring); larger pieces go through the engine's layout algorithm.
+CIRCLE_MAX_ACCOUNTS = 32
 
 
 class PageRankNotConvergedError(RuntimeError):
@@ -152,6 +161,18 @@ class EngineGraph(ABC):
     def weakly_connected_components(self) -> pd.DataFrame:
         """account, component: 0 is the largest component, ties by smallest account id."""
 
+    @abstractmethod
+    def layout(self, *, seed: int = 42, max_nodes: int | None = None) -> pd.DataFrame:
+        """account, x, y: finite 2-D positions to draw the day's network with.
+
+        Positions follow the structure alone (who paid whom, in either direction, unweighted:
+        amounts span orders of magnitude and would let one payment dominate), so accounts that
+        transact sit near each other. The same graph and seed give the same positions. With
+        ``max_nodes``, only that many accounts (those with the most counterparties) go through
+        the layout algorithm and every other account is placed beside its placed counterparties,
+        which bounds the cost on very large days.
+        """
+
 
 class GraphEngine(ABC):
     """A graph library family (CPU or GPU) that turns an edge table into an `EngineGraph`."""
@@ -164,3 +185,165 @@ class GraphEngine(ABC):
 
         Self loops and repeated pairs are tolerated (repeated pairs add up).
         """
+
+
+# -- layout helpers shared by the engines (host arrays) -------------------------------------------
+
+
+def empty_layout(accounts: pd.Index) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"account": accounts, "x": np.zeros(len(accounts)), "y": np.zeros(len(accounts))}
+    )
+
+
+def structure_edges(
+    senders: np.ndarray, receivers: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair of distinct accounts that transacted, once, as (low, high) vertex numbers."""
+    keep = senders != receivers
+    low = np.minimum(senders[keep], receivers[keep])
+    high = np.maximum(senders[keep], receivers[keep])
+    # Merged through CSR: 0.05 s at 900k pairs, where np.unique on pair keys took 0.7 s.
+    merged = sp.csr_array((np.ones(low.size), (low, high)), shape=(n, n))
+    merged.sum_duplicates()
+    row, col = merged.tocoo().coords
+    return row.astype(np.int64), col.astype(np.int64)
+
+
+def symmetric_adjacency(row: np.ndarray, col: np.ndarray, n: int) -> sp.csr_array:
+    """The 0/1 adjacency matrix holding each pair in both directions."""
+    both_rows = np.concatenate([row, col])
+    both_cols = np.concatenate([col, row])
+    return sp.csr_array(
+        (np.ones(both_rows.size, dtype=np.float64), (both_rows, both_cols)), shape=(n, n)
+    )
+
+
+def layout_core(row: np.ndarray, col: np.ndarray, n: int, max_nodes: int | None) -> np.ndarray:
+    """Mask of the accounts the layout algorithm places: all, or the ``max_nodes`` with the most
+    counterparties (ties by vertex number, so the choice is reproducible)."""
+    if max_nodes is None or n <= max_nodes:
+        return np.ones(n, dtype=bool)
+    if max_nodes < 1:
+        raise ValueError(f"max_nodes must be at least 1, not {max_nodes}")
+    degree = np.bincount(row, minlength=n) + np.bincount(col, minlength=n)
+    order = np.lexsort((np.arange(n), -degree))
+    core = np.zeros(n, dtype=bool)
+    core[order[:max_nodes]] = True
+    return core
+
+
+def induced_edges(
+    row: np.ndarray, col: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs with both ends in ``mask``, renumbered 0..mask.sum()-1 in vertex order."""
+    index = np.cumsum(mask) - 1
+    keep = mask[row] & mask[col]
+    return index[row[keep]], index[col[keep]]
+
+
+def _shelf_offsets(extents: np.ndarray, gap: float) -> np.ndarray:
+    """Centers for discs of the given radii (largest first), packed in rows like books on
+    shelves; the row width fits the largest disc or the square root of the total area."""
+    width = max(2.0 * float(extents.max()), float(np.sqrt(np.square(2.0 * extents + gap).sum())))
+    centers = np.zeros((extents.size, 2))
+    x = y = row_height = 0.0
+    for i, radius in enumerate(extents):
+        box = 2.0 * radius + gap
+        if x > 0.0 and x + box > width:
+            x, y, row_height = 0.0, y - row_height, 0.0
+        centers[i] = (x + box / 2.0, y - box / 2.0)
+        x += box
+        row_height = max(row_height, box)
+    return centers
+
+
+def layout_pieces(
+    row: np.ndarray,
+    col: np.ndarray,
+    n: int,
+    *,
+    seed: int,
+    layout_piece: Callable[[sp.csr_array, int], np.ndarray],
+) -> np.ndarray:
+    """Positions (n × 2) for a graph given as distinct pairs: each connected piece on its own,
+    then the pieces packed side by side, the largest first.
+
+    A piece of ``size`` accounts fills a disc of radius about √size, so the density is the same
+    everywhere. Pieces up to `CIRCLE_MAX_ACCOUNTS` accounts become circles (vectorized: a day
+    has thousands of two-account pieces); larger ones are laid out by ``layout_piece(adjacency,
+    seed)``, scaled to their disc, and jittered a little so accounts with the same
+    counterparties do not hide each other.
+    """
+    if n == 0:
+        return np.zeros((0, 2))
+    adjacency = symmetric_adjacency(row, col, n)
+    _, labels = connected_components(adjacency, directed=False)
+    sizes = np.bincount(labels)
+    radius = np.sqrt(sizes.astype(np.float64))
+    extents = radius.copy()
+    by_piece = np.argsort(labels, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_piece] = np.arange(n) - starts[labels[by_piece]]
+    angle = 2.0 * np.pi * rank / sizes[labels]
+    local = np.column_stack([np.cos(angle), np.sin(angle)]) * radius[labels, None]
+    rng = np.random.default_rng(seed)
+    for piece in np.flatnonzero(sizes > CIRCLE_MAX_ACCOUNTS):
+        members = np.flatnonzero(labels == piece)
+        xy = np.asarray(layout_piece(adjacency[members][:, members], seed), dtype=np.float64)
+        xy = xy - xy.mean(axis=0)
+        spread = float(np.quantile(np.hypot(xy[:, 0], xy[:, 1]), 0.9))
+        xy *= radius[piece] / spread if spread > 0 else 1.0
+        xy += rng.normal(0.0, 0.15, xy.shape)
+        local[members] = xy
+        extents[piece] = float(np.hypot(xy[:, 0], xy[:, 1]).max())
+    order = np.lexsort((np.arange(sizes.size), -sizes))
+    centers = np.empty((sizes.size, 2))
+    centers[order] = _shelf_offsets(extents[order], gap=2.0)
+    return local + centers[labels]
+
+
+def place_remaining(
+    row: np.ndarray,
+    col: np.ndarray,
+    xy: np.ndarray,
+    placed: np.ndarray,
+    *,
+    seed: int,
+    layout_piece: Callable[[sp.csr_array, int], np.ndarray],
+) -> np.ndarray:
+    """Positions for the accounts not ``placed``: beside their placed counterparties, ring by
+    ring outwards (the mean of those counterparties plus a little noise); pieces with no placed
+    account are laid out on their own and set to the right of the rest."""
+    xy, placed = xy.copy(), placed.copy()
+    n = placed.size
+    if placed.all():
+        return xy
+    adjacency = symmetric_adjacency(row, col, n)
+    both = placed[row] & placed[col]
+    lengths = np.hypot(*(xy[row[both]] - xy[col[both]]).T)
+    step = float(np.median(lengths)) if lengths.size else 1.0
+    step = step if step > 0 else 1.0
+    rng = np.random.default_rng(seed)
+    while True:
+        weight = placed.astype(np.float64)
+        counts = adjacency @ weight
+        new = ~placed & (counts > 0)
+        if not new.any():
+            break
+        sums = adjacency @ np.where(placed[:, None], xy, 0.0)
+        xy[new] = sums[new] / counts[new, None] + rng.normal(0.0, step / 2.0, (int(new.sum()), 2))
+        placed |= new
+    if not placed.all():
+        rest = ~placed
+        sub_row, sub_col = induced_edges(row, col, rest)
+        pieces = (
+            layout_pieces(sub_row, sub_col, int(rest.sum()), seed=seed, layout_piece=layout_piece)
+            * step
+        )
+        if placed.any():
+            pieces[:, 0] += xy[placed, 0].max() - pieces[:, 0].min() + 4.0 * step
+            pieces[:, 1] += xy[placed, 1].max() - pieces[:, 1].max()
+        xy[rest] = pieces
+    return xy

@@ -21,7 +21,7 @@ import networkit as nk
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, shortest_path
 
 from fraud_platform.defs.analytics.engines.base import (
     CommunityResult,
@@ -29,10 +29,21 @@ from fraud_platform.defs.analytics.engines.base import (
     GraphEngine,
     PageRankNotConvergedError,
     PageRankResult,
+    empty_layout,
+    induced_edges,
+    layout_core,
+    layout_pieces,
     modularity,
+    place_remaining,
     renumber_by_size,
+    structure_edges,
     validate_edges,
 )
+
+#: Pivots of the PivotMDS layout: each costs one breadth-first search of the day's graph.
+LAYOUT_PIVOTS = 20
+#: Rounds of pulling each account towards its counterparties after PivotMDS.
+LAYOUT_SMOOTHING_ROUNDS = 3
 
 
 def factorize_accounts(edges: pd.DataFrame) -> tuple[pd.Index, np.ndarray, np.ndarray]:
@@ -125,6 +136,51 @@ def undirected_coo(
         np.ascontiguousarray(col, dtype=np.int64),
         np.ascontiguousarray(merged.data, dtype=np.float64),
     )
+
+
+def pivot_mds(
+    adjacency: sp.csr_array, seed: int = 42, *, pivots: int = LAYOUT_PIVOTS
+) -> np.ndarray:
+    """2-D PivotMDS (Brandes & Pich 2006) of a connected graph, then a light smoothing.
+
+    Hop distances from ``pivots`` pivots chosen max-min (the first one by ``seed``, each next one
+    the account farthest from those chosen) are double-centred, and the two leading
+    eigenvectors of the small pivots × pivots product give the axes. Three rounds of moving
+    each account halfway to the mean of its counterparties then pull groups together: on the
+    200k-account day the mean edge length falls from 0.78 to 0.68 of a random pair's distance.
+    Signs are fixed (largest coordinate positive) so that the result does not depend on the
+    eigen-solver's sign choice.
+    """
+    n = adjacency.shape[0]
+    k = min(pivots, n)
+    distances = np.empty((n, k))
+    nearest = np.full(n, np.inf)
+    pivot = int(np.random.default_rng(seed).integers(n))
+    for j in range(k):
+        # The matrix holds both directions, so a directed search is an undirected one (scipy
+        # would otherwise symmetrize the matrix again on every call).
+        distances[:, j] = shortest_path(
+            adjacency, method="D", directed=True, unweighted=True, indices=pivot
+        )
+        nearest = np.minimum(nearest, distances[:, j])
+        pivot = int(np.argmax(nearest))
+    squared = np.square(distances)
+    centred = -0.5 * (
+        squared - squared.mean(axis=0) - squared.mean(axis=1, keepdims=True) + squared.mean()
+    )
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    xy = centred @ vectors[:, ::-1][:, :2]
+    if xy.shape[1] < 2:
+        xy = np.column_stack([xy, np.zeros(n)])
+    for axis in range(2):
+        if xy[np.argmax(np.abs(xy[:, axis])), axis] < 0:
+            xy[:, axis] = -xy[:, axis]
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    mean_of_neighbours = sp.diags_array(1.0 / np.maximum(degree, 1.0)) @ adjacency
+    anchor = xy
+    for _ in range(LAYOUT_SMOOTHING_ROUNDS):
+        xy = 0.5 * anchor + 0.5 * (mean_of_neighbours @ xy)
+    return xy
 
 
 @contextmanager
@@ -231,6 +287,22 @@ class CpuGraph(EngineGraph):
         )
         _, labels = connected_components(structure, directed=True, connection="weak")
         return self._frame("component", renumber_by_size(labels, self.accounts))
+
+    def layout(self, *, seed: int = 42, max_nodes: int | None = None) -> pd.DataFrame:
+        # PivotMDS on scipy's breadth-first searches, each connected piece on its own: 2.5-3 s on
+        # the 243k-account day (1M transfers). networkit's own PivotMDS took 11.9 s there with
+        # 30 pivots and 92 s with 100; its MaxentStress 4.9 s already on a 4.9k-account day.
+        if self._n == 0:
+            return empty_layout(self.accounts)
+        row, col = structure_edges(self._senders, self._receivers, self._n)
+        core = layout_core(row, col, self._n, max_nodes)
+        xy = np.full((self._n, 2), np.nan)
+        sub_row, sub_col = induced_edges(row, col, core)
+        xy[core] = layout_pieces(
+            sub_row, sub_col, int(core.sum()), seed=seed, layout_piece=pivot_mds
+        )
+        xy = place_remaining(row, col, xy, core, seed=seed, layout_piece=pivot_mds)
+        return pd.DataFrame({"account": self.accounts, "x": xy[:, 0], "y": xy[:, 1]})
 
 
 class CpuEngine(GraphEngine):
