@@ -134,6 +134,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from fraud_platform.deployment import build_warehouse
+    from fraud_platform.viewer.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: the viewer has no login; {args.host} exposes it beyond this machine")
+    print(f"Dataset URLs start with {settings.viewer_base_url} (FRAUD_VIEWER_BASE_URL)")
+    serve(
+        build_warehouse(settings, for_dagster=False),
+        high_risk_threshold=settings.high_risk_threshold,
+        host=args.host,
+        port=args.port,
+        echo=lambda line: print(line, flush=True),
+    )
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from fraud_platform.storage.embedded_postgres import embedded_database_url, stop_embedded
 
@@ -192,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine", default=None, help="graph engine: auto, cpu, gpu (FRAUD_GRAPH_ENGINE)"
     )
     evaluate.set_defaults(func=cmd_evaluate)
+
+    viewer = sub.add_parser("serve", help="serve every dataset's interactive view (the URLs)")
+    viewer.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    viewer.add_argument("--port", type=int, default=8765, help="port to listen on")
+    viewer.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="the embedded PostgreSQL used when FRAUD_DATABASE_URL is unset")
     db.add_argument("action", choices=["url", "stop"])

@@ -71,6 +71,10 @@ DATASET_NODE_COLUMNS = (
     "risk_score",
     "point_color",
     "point_size",
+    "x",  # layout position (float64; NaN where no layout was computed)
+    "y",
+    "in_amount",  # money received that day (float64; NaN where not known)
+    "out_amount",
 )
 
 DATASET_EDGE_COLUMNS = (

@@ -5,6 +5,7 @@ building its two graphs, translating results back) is tested against this module
 ``GpuEngine(cudf=cugraph_standin.cudf, cugraph=cugraph_standin.cugraph)``. It follows the
 signatures and documented behaviour of RAPIDS 26.10 (cugraph ``link_analysis/pagerank.py``,
 ``community/louvain.py`` and ``leiden.py``, ``components/connectivity.py``,
+``layout/force_atlas2.py`` with ``cpp/src/layout/legacy/exact_fa2.cuh`` and ``fa2_kernels.cuh``,
 ``structure/graph_classes.py``, ``graph_implementation/simpleGraph.py``,
 ``cpp/src/link_analysis/pagerank_impl.cuh``; cudf ``core/algorithms.py``) and computes on the CPU
 with pandas, numpy, scipy and networkit.
@@ -13,7 +14,8 @@ It behaves like cuGraph where the engine depends on it: a plain ``Graph`` keeps 
 repeated pair, its default symmetrization keeps the smaller weight of a→b and b→a, PageRank warns
 about a graph not stored transposed and raises ``FailedToConvergeError`` (no details) when
 ``fail_on_nonconvergence`` is set, Louvain, Leiden and WCC refuse directed graphs, result rows
-come in no promised order. It is stricter than cuGraph where the engine must not rely on
+come in no promised order, ForceAtlas2 starts from positions drawn from ``random_state``. It is
+stricter than cuGraph where the engine must not rely on
 leniency: it models ``renumber=False`` with int32 ids only, refuses an edge list declared
 symmetric that is not, and refuses personalization input that cuGraph leaves unchecked.
 """
@@ -395,6 +397,120 @@ def weakly_connected_components(
     return _result("labels", labels.astype(np.int32))
 
 
+#: The stand-in's ForceAtlas2 computes repulsion exactly (every pair), in memory n × n.
+FORCE_ATLAS2_MAX_VERTICES = 3_000
+_FLT_EPSILON = float(np.finfo(np.float32).eps)
+
+
+def _adapt_speed(
+    jitter_tolerance: float, speed: float, efficiency: float, swing: float, traction: float, n: int
+) -> tuple[float, float]:
+    """``adapt_speed`` of ``fa2_kernels.cuh``: the global speed from the total swing/traction."""
+    estimated_jt = 0.05 * np.sqrt(n)
+    jt = jitter_tolerance * max(np.sqrt(estimated_jt), min(10.0, estimated_jt * traction / n**2))
+    if swing > 2.0 * traction:  # C's s / t > 2.0, also where t == 0 < s
+        if efficiency > 0.05:
+            efficiency *= 0.5
+        jt = max(jt, jitter_tolerance)
+    target = np.finfo(np.float32).max if swing == 0 else jt * efficiency * traction / swing
+    if swing > jt * traction:
+        if efficiency > 0.05:
+            efficiency *= 0.7
+    elif speed < 1000:
+        efficiency *= 1.3
+    return speed + min(target - speed, 0.5 * speed), efficiency
+
+
+def force_atlas2(
+    input_graph: Graph,
+    max_iter: int = 500,
+    pos_list: DataFrame | None = None,
+    *,
+    outbound_attraction_distribution: bool = True,
+    lin_log_mode: bool = False,
+    prevent_overlapping: bool = False,
+    vertex_radius: Any = None,
+    overlap_scaling_ratio: float = 100.0,
+    edge_weight_influence: float = 1.0,
+    jitter_tolerance: float = 1.0,
+    barnes_hut_optimize: bool = True,
+    barnes_hut_theta: float = 0.5,
+    scaling_ratio: float = 2.0,
+    strong_gravity_mode: bool = False,
+    gravity: float = 1.0,
+    vertex_mobility: Any = None,
+    vertex_mass: Any = None,
+    verbose: bool = False,
+    callback: Any = None,
+    random_state: int | None = None,
+) -> DataFrame:
+    """``cugraph.force_atlas2``: ``exact_fa2.cuh`` step for step, on an undirected graph.
+
+    cuGraph's Barnes-Hut variant (the default) approximates the same repulsion with a
+    quadtree; the stand-in always sums it over every pair, so it takes small graphs only.
+    """
+    if callback is not None:
+        raise RuntimeError("Support for the callback argument was removed in version 25.10.")
+    if pos_list is not None and not isinstance(pos_list, DataFrame):
+        raise TypeError("pos_list should be a cudf.DataFrame")
+    if pos_list is not None or prevent_overlapping or vertex_mobility is not None:
+        raise NotImplementedError("the stand-in models no start positions, overlap or mobility")
+    if vertex_mass is not None or vertex_radius is not None:
+        raise NotImplementedError("the stand-in models the default vertex mass only")
+    if input_graph.is_directed():
+        raise NotImplementedError("the stand-in lays out undirected graphs only")
+    n = input_graph.vertex_count
+    if n > FORCE_ATLAS2_MAX_VERTICES:
+        raise NotImplementedError(
+            f"the stand-in's exact repulsion takes at most "
+            f"{FORCE_ATLAS2_MAX_VERTICES} vertices, not {n}"
+        )
+    src, dst = input_graph.src.astype(np.int64), input_graph.dst.astype(np.int64)
+    weight = np.power(input_graph.weights.astype(np.float64), edge_weight_influence)
+    # Degree in the edge list (both directions held) plus one, as cuGraph fills it.
+    mass = np.bincount(src, minlength=n) + 1.0
+    compensation = mass.mean() if outbound_attraction_distribution else 1.0
+    rng = np.random.default_rng(random_state)
+    x, y = rng.uniform(-100.0, 100.0, n), rng.uniform(-100.0, 100.0, n)
+    old_dx, old_dy = np.zeros(n), np.zeros(n)
+    speed, efficiency = 1.0, 1.0
+    pair_mass = scaling_ratio * np.outer(mass, mass)
+    for _ in range(max_iter):
+        x_dist = x[:, None] - x[None, :]
+        y_dist = y[:, None] - y[None, :]
+        factor = pair_mass / (x_dist**2 + y_dist**2 + _FLT_EPSILON)
+        np.fill_diagonal(factor, 0.0)
+        repel_x, repel_y = (x_dist * factor).sum(axis=1), (y_dist * factor).sum(axis=1)
+        if strong_gravity_mode:
+            pull = scaling_ratio * mass * gravity
+        else:
+            pull = mass * gravity / np.sqrt(x**2 + y**2 + _FLT_EPSILON)
+        attract_x, attract_y = -x * pull, -y * pull
+        edge_x, edge_y = x[src] - x[dst], y[src] - y[dst]
+        edge_factor = -compensation * weight
+        if lin_log_mode:
+            distance = np.sqrt(edge_x**2 + edge_y**2 + _FLT_EPSILON)
+            edge_factor = edge_factor * np.log1p(distance) / distance
+        if outbound_attraction_distribution:
+            edge_factor = edge_factor / mass[src]
+        for forces, along in ((attract_x, edge_x), (attract_y, edge_y)):
+            forces += np.bincount(src, weights=along * edge_factor, minlength=n)
+            forces -= np.bincount(dst, weights=along * edge_factor, minlength=n)
+        dx, dy = repel_x + attract_x, repel_y + attract_y
+        swinging = mass * np.sqrt((old_dx - dx) ** 2 + (old_dy - dy) ** 2)
+        traction = 0.5 * mass * np.sqrt((old_dx + dx) ** 2 + (old_dy + dy) ** 2)
+        speed, efficiency = _adapt_speed(
+            jitter_tolerance, speed, efficiency, float(swinging.sum()), float(traction.sum()), n
+        )
+        step = speed / (1.0 + np.sqrt(speed * swinging))
+        x, y = x + dx * step, y + dy * step
+        old_dx, old_dy = dx, dy
+    vertex = np.arange(n, dtype=np.int32)[::-1]
+    return DataFrame(
+        {"vertex": vertex, "x": x[::-1].astype(np.float32), "y": y[::-1].astype(np.float32)}
+    )
+
+
 cugraph = SimpleNamespace(
     __version__="stand-in",
     Graph=Graph,
@@ -402,5 +518,6 @@ cugraph = SimpleNamespace(
     louvain=louvain,
     leiden=leiden,
     weakly_connected_components=weakly_connected_components,
+    force_atlas2=force_atlas2,
     exceptions=SimpleNamespace(FailedToConvergeError=FailedToConvergeError),
 )

@@ -106,6 +106,10 @@ def fraud_dataset(day: str, accounts: list[str], dataset_id: str | None = None) 
                 "risk_score": np.linspace(0.0, 1.0, n),
                 "point_color": pd.Series(["#d62728"] * n, dtype="str"),
                 "point_size": np.full(n, 4.5),
+                "x": np.linspace(-1.0, 1.0, n),
+                "y": np.linspace(1.0, -1.0, n),
+                "in_amount": np.full(n, 10.0),
+                "out_amount": np.full(n, 9.5),
             }
         ),
         edges=pd.DataFrame(
@@ -240,7 +244,7 @@ def test_a_column_added_to_the_ddl_is_added_to_existing_tables(
     with psycopg.connect(database_url) as connection:
         ensure_warehouse_schema(connection, warehouse_schema)
     extended = deepcopy(WAREHOUSE_TABLES)
-    extended["dataset_nodes"]["x"] = "double precision"
+    extended["dataset_nodes"]["note"] = "double precision"
     with psycopg.connect(database_url) as connection:
         assert ensure_warehouse_schema(connection, warehouse_schema, extended) is True
     with psycopg.connect(database_url) as connection:
@@ -249,7 +253,7 @@ def test_a_column_added_to_the_ddl_is_added_to_existing_tables(
         database_url,
         warehouse_schema,
         "SELECT data_type FROM information_schema.columns "
-        "WHERE table_schema = %s AND table_name = 'dataset_nodes' AND column_name = 'x'",
+        "WHERE table_schema = %s AND table_name = 'dataset_nodes' AND column_name = 'note'",
         warehouse_schema,
     ) == [("double precision",)]
 

@@ -76,6 +76,10 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
         "risk_score": "double precision",
         "point_color": "text",
         "point_size": "double precision",
+        "x": "double precision",
+        "y": "double precision",
+        "in_amount": "double precision",
+        "out_amount": "double precision",
     },
     "dataset_edges": {
         "dataset_id": "uuid NOT NULL REFERENCES {schema}.datasets (dataset_id) ON DELETE CASCADE",
@@ -214,10 +218,34 @@ class PostgresWarehouse(ConfigurableResource):
 # -- the schema -----------------------------------------------------------------------------------
 
 
-def _lock_key(schema: str) -> int:
-    """A stable signed 64-bit advisory-lock key per schema (Python's hash() is salted)."""
-    digest = hashlib.blake2b(f"fraud_platform.schema:{schema}".encode(), digest_size=8).digest()
+def _lock_key(schema: str, *parts: str) -> int:
+    """A stable signed 64-bit advisory-lock key (Python's hash() is salted)."""
+    name = ":".join(("fraud_platform.schema", schema, *parts))
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def slice_lock_keys(table_slice: TableSlice) -> list[int]:
+    """One advisory-lock key per (table, day) of a slice, in a fixed order.
+
+    Two runs replacing the same day must take turns: under READ COMMITTED each would delete the
+    rows it sees (none of the other's, still uncommitted) and both COPYs would land. Locking by
+    day, not by table, lets different days load at once; a fixed order rules out deadlocks
+    between overlapping ranges.
+    """
+    days: list[str] = []
+    for dimension in table_slice.partition_dimensions or ():
+        if isinstance(dimension.partitions, TimeWindow):
+            window = dimension.partitions
+            days += [
+                d.strftime("%Y-%m-%d")
+                for d in pd.date_range(window.start, window.end, freq="D", inclusive="left")
+            ]
+        else:
+            days += [str(key) for key in dimension.partitions]
+    if not (table_slice.partition_dimensions or ()):
+        days = ["*"]
+    return sorted({_lock_key(table_slice.schema, table_slice.table, day) for day in days})
 
 
 def index_name(table: str, column: str) -> str:
@@ -514,6 +542,8 @@ class PostgresDbClient(DbClient[psycopg.Connection]):
         self, context: OutputContext, table_slice: TableSlice, connection: psycopg.Connection
     ) -> None:
         _table_spec(table_slice.table)
+        for key in slice_lock_keys(table_slice):
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", [key])
         condition, params = slice_filter(table_slice)
         connection.execute(
             sql.SQL("DELETE FROM {} WHERE {}").format(

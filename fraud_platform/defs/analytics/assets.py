@@ -8,6 +8,7 @@ from pydantic import Field
 
 from fraud_platform.defs.analytics.logic import DAMPING, LOUVAIN_RESOLUTION, score_graph
 from fraud_platform.defs.analytics.resources import GraphEngineResource, Watchlist
+from fraud_platform.defs.datasets.logic import dataset_id_for, dataset_url
 from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.partitions import (
     daily_backfill_policy,
@@ -17,6 +18,7 @@ from fraud_platform.partitions import (
 )
 from fraud_platform.settings import redact_url
 from fraud_platform.tables import TransactionGraph
+from fraud_platform.viewer.preview import top_accounts_markdown
 
 
 class AccountScoresConfig(Config):
@@ -74,7 +76,10 @@ def account_scores(
     }
     if len(reports) == 1:
         (report,) = reports
+        url = dataset_url(publishing.viewer_base_url, dataset_id_for(report.partition_date))
         metadata |= {
+            "view": MetadataValue.url(url),
+            "top_accounts": MetadataValue.md(top_accounts_markdown(scores)),
             "clusters": report.clusters,
             "modularity": report.modularity,
             "pagerank_iterations": report.pagerank_iterations,

@@ -285,7 +285,7 @@ def score_landing_day(
                 "risk_score": pd.Series(dtype="float64"),
             }
         )
-    scores, _ = score_day(graph.nodes, graph.edges, engine, watchlist=watchlist)
+    scores, _ = score_day(graph.nodes, graph.edges, engine, watchlist=watchlist, layout=False)
     return scores
 
 

@@ -152,11 +152,14 @@ def score_day(
     seed: int = 42,
     watchlist: pd.DataFrame | None = None,
     threshold: float = HIGH_RISK_THRESHOLD,
+    layout: bool = True,
 ) -> tuple[pd.DataFrame, DayAnalytics]:
     """PageRank (directed, amount-weighted), Louvain (undirected), watchlist association, risk.
 
     ``watchlist`` is a table with ``account`` (and optionally ``since``), as `read_watchlist`
-    returns; only the entries that apply on the day count.
+    returns; only the entries that apply on the day count. With ``layout`` the scores also carry
+    the account's position in the day's graph view (``x``, ``y``, from the same engine graph)
+    and its money in and out, which the dataset stores for the viewer.
     """
     day = str(nodes[PARTITION_COLUMN].iloc[0])
     graph = engine.build(edges)
@@ -184,6 +187,8 @@ def score_day(
         association=association,
         watchlist_scores=watchlist_scores,
     )
+    if layout:
+        scores = with_view_columns(scores, nodes, graph.layout(seed=seed))
     return scores, DayAnalytics(
         partition_date=day,
         accounts=len(scores),
@@ -192,6 +197,21 @@ def score_day(
         pagerank_iterations=pagerank.iterations,
         high_risk=int((scores["risk_score"] >= threshold).sum()),
         watchlisted=len(active_listed),
+    )
+
+
+def with_view_columns(
+    scores: pd.DataFrame, nodes: pd.DataFrame, positions: pd.DataFrame
+) -> pd.DataFrame:
+    """Scores with the viewer's columns: position (``x``, ``y``) and money in and out."""
+    accounts = pd.Index(scores["account"])
+    at_position = pd.Index(positions["account"]).get_indexer(accounts)
+    at_node = pd.Index(nodes["account"]).get_indexer(accounts)
+    return scores.assign(
+        x=positions["x"].to_numpy()[at_position],
+        y=positions["y"].to_numpy()[at_position],
+        in_amount=nodes["in_amount"].to_numpy()[at_node],
+        out_amount=nodes["out_amount"].to_numpy()[at_node],
     )
 
 

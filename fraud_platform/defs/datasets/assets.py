@@ -14,6 +14,7 @@ from fraud_platform.partitions import (
     storage_retry_policy,
 )
 from fraud_platform.tables import PARTITION_COLUMN, FraudDataset, TransactionGraph
+from fraud_platform.viewer.preview import top_accounts_markdown
 
 
 @asset(
@@ -61,6 +62,9 @@ def fraud_dataset(
             "name": str(row["name"]),
             "url": MetadataValue.url(str(row["url"])),
             "description": str(row["description"]),
+            "top_accounts": MetadataValue.md(top_accounts_markdown(dataset.nodes)),
+            # Served by `fraud-platform serve`; Dagster shows it wherever that is reachable.
+            "preview": MetadataValue.md(f"![graph preview]({row['url']}/preview.png)"),
         }
     else:
         metadata["datasets"] = MetadataValue.md(

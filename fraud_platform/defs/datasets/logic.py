@@ -58,9 +58,20 @@ def point_sizes(centrality: pd.Series) -> pd.Series:
     return pd.Series(MIN_POINT_SIZE + scaled * (MAX_POINT_SIZE - MIN_POINT_SIZE), dtype="float64")
 
 
+#: Columns copied from the scores frame when it has them (layout position, money in and out),
+#: NaN otherwise: the viewer computes what is missing.
+OPTIONAL_NODE_COLUMNS = ("x", "y", "in_amount", "out_amount")
+
+
 def encode_nodes(scores: pd.DataFrame, dataset_id: str) -> pd.DataFrame:
     """One day's accounts with the contract columns of ``dataset_nodes``."""
     scores = scores.reset_index(drop=True)
+    optional = {
+        column: scores[column].astype("float64")
+        if column in scores.columns
+        else pd.Series(np.nan, index=scores.index, dtype="float64")
+        for column in OPTIONAL_NODE_COLUMNS
+    }
     nodes = pd.DataFrame(
         {
             "dataset_id": pd.Series(dataset_id, index=scores.index, dtype="str"),
@@ -71,6 +82,7 @@ def encode_nodes(scores: pd.DataFrame, dataset_id: str) -> pd.DataFrame:
             "risk_score": scores["risk_score"].astype("float64"),
             "point_color": point_colors(scores["cluster"]),
             "point_size": point_sizes(scores["centrality"]),
+            **optional,
         }
     )
     return nodes[list(DATASET_NODE_COLUMNS)]

@@ -272,8 +272,8 @@ def layout_pieces(
     A piece of ``size`` accounts fills a disc of radius about √size, so the density is the same
     everywhere. Pieces up to `CIRCLE_MAX_ACCOUNTS` accounts become circles (vectorized: a day
     has thousands of two-account pieces); larger ones are laid out by ``layout_piece(adjacency,
-    seed)``, scaled to their disc, and jittered a little so accounts with the same
-    counterparties do not hide each other.
+    seed)``, scaled to their disc (outliers pulled in), and jittered a little so accounts with
+    the same counterparties do not hide each other.
     """
     if n == 0:
         return np.zeros((0, 2))
@@ -292,9 +292,14 @@ def layout_pieces(
     for piece in np.flatnonzero(sizes > CIRCLE_MAX_ACCOUNTS):
         members = np.flatnonzero(labels == piece)
         xy = np.asarray(layout_piece(adjacency[members][:, members], seed), dtype=np.float64)
-        xy = xy - xy.mean(axis=0)
-        spread = float(np.quantile(np.hypot(xy[:, 0], xy[:, 1]), 0.9))
-        xy *= radius[piece] / spread if spread > 0 else 1.0
+        xy = xy - np.median(xy, axis=0)
+        distance = np.hypot(xy[:, 0], xy[:, 1])
+        spread = float(np.quantile(distance, 0.9))
+        if spread > 0:
+            # The bulk fills the disc; the few accounts far out (the end of a long chain) are
+            # pulled in on a log scale, else they would set the scale and shrink the rest.
+            far = np.maximum(distance / spread, 1.0)
+            xy *= (radius[piece] / spread) * ((1.0 + 0.25 * np.log(far)) / far)[:, None]
         xy += rng.normal(0.0, 0.15, xy.shape)
         local[members] = xy
         extents[piece] = float(np.hypot(xy[:, 0], xy[:, 1]).max())

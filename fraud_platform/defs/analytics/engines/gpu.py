@@ -337,6 +337,28 @@ class GpuGraph(EngineGraph):
             random_state=seed,
         )
 
+    def _core_layout(self, row: np.ndarray, col: np.ndarray, k: int, seed: int) -> np.ndarray:
+        """ForceAtlas2 positions (k × 2) of the ``max_nodes`` core, given as distinct pairs on
+        core numbers 0..k-1; NaN for a core account without a pair inside the core."""
+        xy = np.full((k, 2), np.nan)
+        if row.size == 0:
+            return xy
+        pairs = self._cudf.DataFrame(
+            {
+                "src": np.concatenate([row, col]).astype(np.int32),
+                "dst": np.concatenate([col, row]).astype(np.int32),
+            }
+        )
+        graph = self._cugraph.Graph(directed=False)
+        graph.from_cudf_edgelist(
+            pairs, source="src", destination="dst", renumber=False, symmetrize=False
+        )
+        table = self._force_atlas2(graph, seed).to_pandas()
+        vertex = table["vertex"].to_numpy()
+        xy[vertex, 0] = table["x"].to_numpy()
+        xy[vertex, 1] = table["y"].to_numpy()
+        return xy
+
     def layout(self, *, seed: int = 42, max_nodes: int | None = None) -> pd.DataFrame:
         # Starting positions come from ``seed``; cuGraph adds its Barnes-Hut forces up with
         # floating-point atomics, so on a real GPU two runs may differ in the last digits.
@@ -350,25 +372,9 @@ class GpuGraph(EngineGraph):
             pos = self._force_atlas2(self.undirected_graph, seed)
             xy[:, 0] = self._by_vertex(pos, "x")
             xy[:, 1] = self._by_vertex(pos, "y")
-        elif (sub := induced_edges(row, col, core))[0].size:
-            # The core's pairs in both directions, on core vertex numbers 0..k-1.
-            sub_row, sub_col = sub
-            core_ids = np.flatnonzero(core)
-            pairs = self._cudf.DataFrame(
-                {
-                    "src": np.concatenate([sub_row, sub_col]).astype(np.int32),
-                    "dst": np.concatenate([sub_col, sub_row]).astype(np.int32),
-                }
-            )
-            graph = self._cugraph.Graph(directed=False)
-            graph.from_cudf_edgelist(
-                pairs, source="src", destination="dst", renumber=False, symmetrize=False
-            )
-            table = self._force_atlas2(graph, seed).to_pandas()
-            # A core account without a pair inside the core may be missing: placed below.
-            vertex = table["vertex"].to_numpy()
-            xy[core_ids[vertex], 0] = table["x"].to_numpy()
-            xy[core_ids[vertex], 1] = table["y"].to_numpy()
+        else:
+            sub_row, sub_col = induced_edges(row, col, core)
+            xy[core] = self._core_layout(sub_row, sub_col, int(core.sum()), seed)
         xy = xy.astype(np.float64)
         placed = np.isfinite(xy).all(axis=1)
         xy = place_remaining(row, col, xy, placed, seed=seed, layout_piece=_circle_piece)

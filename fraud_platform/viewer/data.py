@@ -1,0 +1,151 @@
+"""What the viewer reads from the warehouse: the list of datasets, one dataset by id, its rows.
+
+A dataset is looked up by its ``dataset_id`` (never by position or date), so a URL sent months ago
+still opens that day's dataset, or a 404 once the day is gone. The day's accounts and transfer
+pairs are read with the warehouse's own COPY reader (`read_slice`) over the day's partition.
+Columns added to the warehouse later (``x``, ``y``, ``in_amount``, ``out_amount``) may be missing
+from an older database: they are read when present and come back as NaN otherwise.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+from dagster import TimeWindow
+from dagster._core.storage.db_io_manager import TablePartitionDimension, TableSlice
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from fraud_platform.storage.warehouse import PostgresWarehouse, read_slice
+from fraud_platform.tables import PARTITION_COLUMN
+
+#: What the index and the page header show of a dataset.
+SUMMARY_COLUMNS = (
+    "dataset_id",
+    PARTITION_COLUMN,
+    "name",
+    "description",
+    "url",
+    "node_count",
+    "edge_count",
+    "high_risk_count",
+    "created_at",
+)
+NODE_COLUMNS = (
+    "account",
+    "centrality",
+    "cluster",
+    "risk_score",
+    "point_color",
+    "point_size",
+    "x",
+    "y",
+    "in_amount",
+    "out_amount",
+)
+EDGE_COLUMNS = ("sender", "receiver", "amount_total", "tx_count")
+
+
+def parse_dataset_id(text: str) -> str | None:
+    """The canonical form of a dataset id, or None when ``text`` is not a UUID."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
+def _table_exists(connection: psycopg.Connection, schema: str, table: str) -> bool:
+    found = connection.execute(
+        "SELECT to_regclass(%s)", [sql.Identifier(schema, table).as_string(connection)]
+    ).fetchone()
+    return found is not None and found[0] is not None
+
+
+def _summary_query(schema: str) -> sql.Composed:
+    return sql.SQL(
+        "SELECT dataset_id::text AS dataset_id, {day}::text AS {day}, name, description, url, "
+        "node_count, edge_count, high_risk_count, created_at FROM {table}"
+    ).format(day=sql.Identifier(PARTITION_COLUMN), table=sql.Identifier(schema, "datasets"))
+
+
+def list_datasets(warehouse: PostgresWarehouse) -> pd.DataFrame:
+    """Every dataset, oldest day first (no rows if nothing was ever published)."""
+    schema = warehouse.schema_name
+    with warehouse.connect() as connection:
+        if not _table_exists(connection, schema, "datasets"):
+            rows: list[dict[str, Any]] = []
+        else:
+            query = sql.SQL("{} ORDER BY {}").format(
+                _summary_query(schema), sql.Identifier(PARTITION_COLUMN)
+            )
+            with connection.cursor(row_factory=dict_row) as cursor:
+                rows = cursor.execute(query).fetchall()
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def dataset_summary(warehouse: PostgresWarehouse, dataset_id: str) -> dict[str, Any] | None:
+    """The ``datasets`` row of ``dataset_id``, or None when there is no such dataset."""
+    canonical = parse_dataset_id(dataset_id)
+    if canonical is None:
+        return None
+    schema = warehouse.schema_name
+    with warehouse.connect() as connection:
+        if not _table_exists(connection, schema, "datasets"):
+            return None
+        query = sql.SQL("{} WHERE dataset_id = %s").format(_summary_query(schema))
+        with connection.cursor(row_factory=dict_row) as cursor:
+            return cursor.execute(query, [canonical]).fetchone()
+
+
+def _day_slice(schema: str, table: str, day: str, columns: list[str]) -> TableSlice:
+    start = datetime.combine(datetime.fromisoformat(day).date(), time(), tzinfo=UTC)
+    window = TimeWindow(start, start + timedelta(days=1))
+    return TableSlice(
+        table=table,
+        schema=schema,
+        columns=columns,
+        partition_dimensions=[TablePartitionDimension(PARTITION_COLUMN, window)],
+    )
+
+
+def _present_columns(connection: psycopg.Connection, schema: str, table: str) -> set[str]:
+    rows = connection.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s",
+        [schema, table],
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
+def _read(
+    connection: psycopg.Connection, schema: str, table: str, day: str, wanted: tuple[str, ...]
+) -> pd.DataFrame:
+    present = _present_columns(connection, schema, table)
+    columns = [c for c in wanted if c in present]
+    frame = read_slice(connection, _day_slice(schema, table, day, columns))
+    for column in wanted:
+        if column not in frame.columns:
+            frame[column] = np.nan
+    return frame[list(wanted)]
+
+
+def dataset_tables(
+    warehouse: PostgresWarehouse, summary: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The day's accounts (`NODE_COLUMNS`) and transfer pairs (`EDGE_COLUMNS`) of a dataset."""
+    schema, day = warehouse.schema_name, str(summary[PARTITION_COLUMN])
+    with warehouse.connect() as connection:
+        # One snapshot for both reads: a re-run of the day committing in between is not mixed in.
+        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        connection.read_only = True
+        nodes = _read(connection, schema, "dataset_nodes", day, NODE_COLUMNS)
+        edges = _read(connection, schema, "dataset_edges", day, EDGE_COLUMNS)
+    numeric = ["centrality", "risk_score", "point_size", "x", "y", "in_amount", "out_amount"]
+    nodes = nodes.astype({c: "float64" for c in numeric})
+    nodes["cluster"] = nodes["cluster"].fillna(-1).astype("int64")
+    return nodes, edges.astype({"amount_total": "float64"})
