@@ -380,3 +380,21 @@ def test_an_empty_edge_list_gives_empty_results(engine):
         assert list(communities.clusters.columns) == ["account", "cluster"]
     components = graph.weakly_connected_components()
     assert components.empty and list(components.columns) == ["account", "component"]
+
+
+def test_degree_features_count_counterparties_and_money(engine: GraphEngine) -> None:
+    """Degrees are distinct counterparties; a repeated pair's money adds up; a self loop counts
+    once in and once out."""
+    edges = pd.DataFrame(
+        {
+            "sender": ["A", "A", "A", "B", "C"],
+            "receiver": ["B", "B", "C", "C", "C"],
+            "amount_total": [1.0, 2.0, 4.0, 8.0, 16.0],
+            "tx_count": [1, 1, 1, 1, 1],
+        }
+    )
+    features = engine.build(edges).degree_features().set_index("account").sort_index()
+    assert features["out_degree"].tolist() == [2, 1, 1]
+    assert features["in_degree"].tolist() == [0, 1, 3]
+    assert features["out_amount"].tolist() == [7.0, 8.0, 16.0]
+    assert features["in_amount"].tolist() == [0.0, 3.0, 28.0]

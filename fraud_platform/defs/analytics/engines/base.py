@@ -158,6 +158,14 @@ class EngineGraph(ABC):
         """Leiden communities of the symmetrized graph, optimizing modularity (not CPM)."""
 
     @abstractmethod
+    def degree_features(self) -> pd.DataFrame:
+        """account, in_degree, out_degree, in_amount, out_amount of the merged graph.
+
+        Degrees count distinct counterparties (one per ordered pair); amounts add every
+        transfer's money. A self loop counts once in and once out.
+        """
+
+    @abstractmethod
     def weakly_connected_components(self) -> pd.DataFrame:
         """account, component: 0 is the largest component, ties by smallest account id."""
 
@@ -352,3 +360,19 @@ def place_remaining(
             pieces[:, 1] += xy[placed, 1].max() - pieces[:, 1].max()
         xy[rest] = pieces
     return xy
+
+
+def degree_table(
+    accounts: pd.Index, senders: np.ndarray, receivers: np.ndarray, weights: np.ndarray
+) -> pd.DataFrame:
+    """Degree and flow features from merged integer edges (one row per ordered pair)."""
+    n = len(accounts)
+    return pd.DataFrame(
+        {
+            "account": accounts,
+            "in_degree": np.bincount(receivers, minlength=n).astype(np.int64),
+            "out_degree": np.bincount(senders, minlength=n).astype(np.int64),
+            "in_amount": np.bincount(receivers, weights=weights, minlength=n),
+            "out_amount": np.bincount(senders, weights=weights, minlength=n),
+        }
+    )

@@ -29,6 +29,7 @@ from fraud_platform.defs.analytics.engines.base import (
     GraphEngine,
     PageRankNotConvergedError,
     PageRankResult,
+    degree_table,
     empty_layout,
     induced_edges,
     layout_core,
@@ -217,6 +218,15 @@ class CpuGraph(EngineGraph):
     def _networkit_undirected(self) -> nk.Graph:
         row, col, weight = self._undirected
         return nk.GraphFromCoo((weight, (row, col)), n=self._n, weighted=True, directed=False)
+
+    def degree_features(self) -> pd.DataFrame:
+        # Repeated pairs in the input add up, as in every other algorithm here.
+        pairs = sp.coo_array(
+            (self._weights, (self._senders, self._receivers)), shape=(self._n, self._n)
+        ).tocsr()
+        pairs.sum_duplicates()
+        senders, receivers = pairs.nonzero()
+        return degree_table(self.accounts, senders, receivers, pairs.data)
 
     def _frame(self, column: str, values: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({"account": self.accounts, column: values})

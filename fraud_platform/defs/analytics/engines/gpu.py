@@ -40,6 +40,7 @@ from fraud_platform.defs.analytics.engines.base import (
     GraphEngine,
     PageRankNotConvergedError,
     PageRankResult,
+    degree_table,
     empty_layout,
     induced_edges,
     layout_core,
@@ -214,6 +215,16 @@ class GpuGraph(EngineGraph):
         result = np.empty(self._n, dtype=values.dtype)
         result[vertex] = values
         return result
+
+    def degree_features(self) -> pd.DataFrame:
+        # The merged pairs are already summed on the device; counting them is cheap on the host.
+        senders, receivers, weights = self._host_edges if self._n else ((), (), ())
+        return degree_table(
+            self.accounts,
+            np.asarray(senders, dtype=np.int64),
+            np.asarray(receivers, dtype=np.int64),
+            np.asarray(weights, dtype=np.float64),
+        )
 
     def _frame(self, column: str, values: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({"account": self.accounts, column: values})
