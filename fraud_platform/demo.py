@@ -170,5 +170,7 @@ def run_demo(
     materialize_days(settings, day_keys, echo)
     print_summary(settings, day_keys, echo)
     echo("")
-    echo(f"Done in {time.perf_counter() - started:.1f} s. Open the Dagster UI with: dagster dev")
+    echo(f"Done in {time.perf_counter() - started:.1f} s.")
+    echo("Open the datasets' URLs with:  fraud-platform serve")
+    echo("Open the Dagster UI with:      dagster dev")
     sys.stdout.flush()
