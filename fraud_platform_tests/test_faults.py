@@ -206,7 +206,8 @@ class LandingZoneLosingItsServer(LandingZone):
 
 def restart_s3_server(server: S3Server, timeout: float = 60.0) -> S3Server:
     """Start ``weed`` again with the arguments ``server`` ran with: same data folder, same ports,
-    same keys; return once its bucket answers."""
+    same keys; return once its bucket answers and every stored object reads back (the volume
+    servers come up a moment after the S3 gateway, answering InternalError until then)."""
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": server.access_key,
@@ -228,6 +229,8 @@ def restart_s3_server(server: S3Server, timeout: float = 60.0) -> S3Server:
         assert process.poll() is None, f"weed exited on restart: {server.log.read_text()[-2000:]}"
         try:
             client.head_bucket(Bucket=server.bucket)
+            for key in restarted.keys(""):
+                client.get_object(Bucket=server.bucket, Key=key)["Body"].read()
             return restarted
         except Exception:
             if time.monotonic() > deadline:
