@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import s3fs
+from http_receiver import Receiver, http_receiver
 from psycopg import sql
 from s3_server import S3Server, start_s3_server, stop_s3_server, weed_binary
 
@@ -107,3 +108,10 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     s3fs.S3FileSystem.clear_instance_cache()
     yield f"s3://{s3_server.bucket}/test-{uuid.uuid4().hex[:12]}"
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook / Slack API stand-in: a real HTTP server on loopback recording every request."""
+    with http_receiver() as state:
+        yield state

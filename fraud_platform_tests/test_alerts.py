@@ -11,14 +11,9 @@ threshold), and every day must flag its mules and never the merchant.
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import psycopg
@@ -35,6 +30,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
+from http_receiver import Receiver, closed_port
 from psycopg import sql
 
 from fraud_platform.definitions import daily_assets
@@ -92,62 +88,6 @@ def write_landing(storage: Path, day: str, mules: dict[str, int]) -> None:
 
 
 # -- local HTTP servers ---------------------------------------------------------------------------
-
-
-@dataclass
-class Receiver:
-    """A real HTTP server that records every request and answers from a queue (then 200 OK)."""
-
-    url: str
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    answers: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [r["body"] for r in self.requests]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state: Receiver
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, answer = state.answers.pop(0) if state.answers else (200, {"ok": True})
-            state.requests.append(
-                {
-                    "path": self.path,
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": json.loads(raw) if raw else None,
-                    "status": status,
-                }
-            )
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}")
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (connection refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # -- deployment -----------------------------------------------------------------------------------

@@ -21,14 +21,11 @@ verbatim or is refused with a clear error; a canary table elsewhere survives all
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +42,7 @@ from dagster import (
     materialize,
 )
 from dagster._serdes import serialize_value
+from http_receiver import Receiver, closed_port
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from s3_server import S3Server, start_s3_server, stop_s3_server, weed_binary
@@ -131,55 +129,6 @@ def secret_role(database_url: str) -> Iterator[Role]:
 
 
 # -- a webhook and a Slack API on loopback --------------------------------------------------------
-
-
-@dataclass
-class Receiver:
-    """A real HTTP server recording every request (path, headers, body); answers ``ok``."""
-
-    url: str
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state: Receiver
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            state.requests.append(
-                {
-                    "path": self.path,
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": raw.decode("utf-8", "replace"),
-                }
-            )
-            data = json.dumps({"ok": True}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}")
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # -- gathering everything a run produced ----------------------------------------------------------
@@ -400,7 +349,7 @@ def test_no_secret_leaks_into_anything_a_run_produces(
                 str(refused.value),
                 *warehouse_text(database_url, secret_role.schema),
                 *s3_text(server, prefix + "/"),
-                *(request["body"] for request in receiver.requests),
+                *(request["text"] for request in receiver.requests),
             ]
         printed = capfd.readouterr()
         texts += [printed.out, printed.err]

@@ -13,17 +13,16 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import date
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import psycopg
 import pytest
 import requests
+from http_receiver import Receiver
 from psycopg import sql
 
 from fraud_platform.sample_data.generator import SampleConfig, generate_days
@@ -67,31 +66,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Webhook:
-    """An HTTP receiver on loopback that records every JSON body posted to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
 def graphql(url: str, query: str, variables: dict) -> dict:
     response = requests.post(url, json={"query": query, "variables": variables}, timeout=30)
     response.raise_for_status()
@@ -102,8 +76,8 @@ def graphql(url: str, query: str, variables: dict) -> dict:
 
 @pytest.fixture
 def deployment(
-    tmp_path: Path, database_url: str, warehouse_schema: str
-) -> Iterator[tuple[str, Webhook, dict[str, str]]]:
+    tmp_path: Path, database_url: str, warehouse_schema: str, receiver: Receiver
+) -> Iterator[tuple[str, Receiver, dict[str, str]]]:
     """Webserver and daemon from the repository root, Dagster's storage in its own database."""
     name = f"dagster_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -117,7 +91,6 @@ def deployment(
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    webhook = Webhook()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUD_", "DAGSTER_"))}
     env |= {
         "DAGSTER_HOME": str(home),
@@ -125,7 +98,7 @@ def deployment(
         "FRAUD_STORAGE_URL": str(storage),
         "FRAUD_DATABASE_URL": pg_url(database_url),
         "FRAUD_DATABASE_SCHEMA": warehouse_schema,
-        "FRAUD_ALERT_WEBHOOK_URL": webhook.url,
+        "FRAUD_ALERT_WEBHOOK_URL": f"{receiver.url}/alerts",
         "FRAUD_HIGH_RISK_THRESHOLD": "0.6",
     }
     port = free_port()
@@ -170,7 +143,7 @@ def deployment(
             pytest.fail(
                 "webserver did not start: " + (tmp_path / "webserver.log").read_text()[-3000:]
             )
-        yield url, webhook, env
+        yield url, receiver, env
     finally:
         for process in processes:
             os.killpg(process.pid, signal.SIGTERM)
@@ -181,7 +154,6 @@ def deployment(
                 os.killpg(process.pid, signal.SIGKILL)
         for log in logs:
             log.close()
-        webhook.close()
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
@@ -197,7 +169,7 @@ def pg_url(conninfo: str) -> str:
 
 
 def test_backfill_from_the_ui_mutation_runs_and_alerts(
-    deployment: tuple[str, Webhook, dict[str, str]], database_url: str, warehouse_schema: str
+    deployment: tuple[str, Receiver, dict[str, str]], database_url: str, warehouse_schema: str
 ) -> None:
     url, webhook, _ = deployment
     launched = graphql(
@@ -229,9 +201,9 @@ def test_backfill_from_the_ui_mutation_runs_and_alerts(
     assert expected_days, "the sample days should have high-risk accounts at this threshold"
 
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and len(webhook.bodies) < len(expected_days):
+    while time.monotonic() < deadline and len(webhook.requests) < len(expected_days):
         time.sleep(2)
-    days_alerted = [body["partition_date"] for body in webhook.bodies]
+    days_alerted = [body["partition_date"] for body in webhook.bodies()]
     assert sorted(days_alerted) == sorted(expected_days)
     with psycopg.connect(database_url) as conn:
         undelivered, alerts = conn.execute(
@@ -243,4 +215,4 @@ def test_backfill_from_the_ui_mutation_runs_and_alerts(
     assert alerts == sum(high for _, high in datasets)
     artifacts = REPO / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
-    (artifacts / "webhook_payloads.json").write_text(json.dumps(webhook.bodies, indent=2))
+    (artifacts / "webhook_payloads.json").write_text(json.dumps(webhook.bodies(), indent=2))
