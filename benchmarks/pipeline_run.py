@@ -1,0 +1,153 @@
+"""One instrumented Dagster run of ``daily_fraud_job`` for one day, as `daily_pipeline.py` runs it.
+
+Run in its own process (its peak RSS is the run's), configured by the environment exactly like a
+deployment (``FRAUD_STORAGE_URL``, ``FRAUD_DATABASE_URL``, ``DAGSTER_HOME``, ...). It executes the
+job the way ``dagster asset materialize`` does (`execute_job` on the reconstructable job of the
+code location, the job's own in-process executor, the instance of ``DAGSTER_HOME``), with the
+real resources and IO managers. Nothing in the platform is edited: before the run, the functions
+the assets call and the IO managers' methods are wrapped here with timers, which record wall-clock
+intervals (``time.time``, the clock of Dagster's event log). The result, with the run's event log
+and this process's peak RSS, is written as JSON for the parent to break down into stages.
+
+    python benchmarks/pipeline_run.py --day 2024-10-01 --out run.json [--profile run.prof]
+"""
+
+from __future__ import annotations
+
+import time
+
+PROCESS_STARTED = time.time()
+
+import argparse  # noqa: E402
+import cProfile  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import psutil  # noqa: E402
+
+#: Wall-clock intervals recorded by the wrappers: label, start, end (seconds since the epoch).
+INTERVALS: list[dict[str, Any]] = []
+
+REPO = Path(__file__).resolve().parents[1]
+JOB_NAME = "daily_fraud_job"
+
+
+def _timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` recording one interval per call under ``label`` (also when it raises)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            INTERVALS.append({"label": label, "start": start, "end": time.time()})
+
+    return wrapper
+
+
+def _wrap(owner: Any, name: str, label: str) -> None:
+    """Replace ``owner.name`` (a module function or a class method) by its timed version.
+
+    A missing attribute raises: a renamed platform function must not silently drop a stage.
+    """
+    setattr(owner, name, _timed(label, getattr(owner, name)))
+
+
+def instrument() -> None:
+    """Time what the assets call, at the names they look up at call time.
+
+    Nested intervals are expected (``score_graph`` contains PageRank and Louvain; the dataset IO
+    manager's write contains a Parquet write and a PostgreSQL load); the parent keeps each
+    interval's self time.
+    """
+    from fraud_platform.defs.analytics import assets as analytics_assets
+    from fraud_platform.defs.analytics.engines.cpu import CpuEngine, CpuGraph
+    from fraud_platform.defs.datasets import assets as dataset_assets
+    from fraud_platform.defs.graph import assets as graph_assets
+    from fraud_platform.defs.ingest import resources as ingest_resources
+    from fraud_platform.storage.object_store import ParquetFilesIOManager
+    from fraud_platform.storage.warehouse import PostgresTableIOManager
+
+    _wrap(ingest_resources, "ingest_day", "read+validate")
+    _wrap(graph_assets, "build_transaction_graph", "graph build")
+    _wrap(CpuEngine, "build", "engine graph build")
+    _wrap(analytics_assets, "score_graph", "scoring")
+    _wrap(CpuGraph, "pagerank", "PageRank")
+    _wrap(CpuGraph, "louvain", "Louvain")
+    _wrap(dataset_assets, "build_fraud_dataset", "dataset build")
+    _wrap(ParquetFilesIOManager, "handle_output", "Parquet write")
+    _wrap(ParquetFilesIOManager, "load_input", "Parquet read")
+    _wrap(PostgresTableIOManager, "handle_output", "PostgreSQL load")
+    _wrap(PostgresTableIOManager, "load_input", "PostgreSQL read")
+
+
+def run_day(day: str, profile: Path | None) -> dict[str, Any]:
+    """Execute the daily job for ``day``; the run's events, intervals and figures as a dict."""
+    from dagster import DagsterInstance, execute_job
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    import fraud_platform.definitions  # noqa: F401  (import cost belongs to start-up)
+
+    instrument()
+    imported = time.time()
+    recon_job = ReconstructableRepository.for_module(
+        "fraud_platform.definitions", "defs", working_directory=str(REPO)
+    ).get_reconstructable_job(JOB_NAME)
+    profiler = cProfile.Profile() if profile else None
+    with DagsterInstance.get() as instance:
+        if profiler:
+            profiler.enable()
+        result = execute_job(recon_job, instance=instance, tags={"dagster/partition": day})
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
+        finished = time.time()
+        events = []
+        metadata: dict[str, dict[str, Any]] = {}
+        for entry in instance.all_logs(result.run_id):
+            event = entry.dagster_event
+            if event is None:
+                continue
+            events.append(
+                {"type": event.event_type_value, "step": entry.step_key, "ts": entry.timestamp}
+            )
+            if event.event_type_value == "ASSET_MATERIALIZATION":
+                materialization = event.step_materialization_data.materialization
+                metadata[materialization.asset_key.to_user_string()] = {
+                    key: value.value
+                    for key, value in materialization.metadata.items()
+                    if isinstance(value.value, int | float | str)
+                }
+    return {
+        "day": day,
+        "run_id": result.run_id,
+        "success": result.success,
+        "process_started": PROCESS_STARTED,
+        "imported": imported,
+        "finished": finished,
+        "events": events,
+        "intervals": INTERVALS,
+        "metadata": metadata,
+        # Linux reports ru_maxrss in KiB: the kernel's high-water mark of this process's RSS.
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "rss_at_end_bytes": psutil.Process().memory_info().rss,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--day", required=True, help="partition key, YYYY-MM-DD")
+    parser.add_argument("--out", type=Path, required=True, help="JSON result file")
+    parser.add_argument("--profile", type=Path, help="write cProfile stats of the run here")
+    args = parser.parse_args()
+    outcome = run_day(args.day, args.profile)
+    args.out.write_text(json.dumps(outcome))
+
+
+if __name__ == "__main__":
+    main()
