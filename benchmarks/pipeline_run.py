@@ -50,11 +50,14 @@ def _timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _wrap(owner: Any, name: str, label: str) -> None:
+def _wrap(owner: Any, name: str, label: str, *, required: bool = True) -> None:
     """Replace ``owner.name`` (a module function or a class method) by its timed version.
 
-    A missing attribute raises: a renamed platform function must not silently drop a stage.
+    A missing required attribute raises: a renamed core function must not silently drop a
+    stage. Optional ones (features that come and go) are skipped when absent.
     """
+    if not required and not hasattr(owner, name):
+        return
     setattr(owner, name, _timed(label, getattr(owner, name)))
 
 
@@ -79,7 +82,10 @@ def instrument() -> None:
     _wrap(analytics_assets, "score_graph", "scoring")
     _wrap(CpuGraph, "pagerank", "PageRank")
     _wrap(CpuGraph, "louvain", "Louvain")
+    _wrap(CpuGraph, "layout", "layout", required=False)
     _wrap(dataset_assets, "build_fraud_dataset", "dataset build")
+    for assets_module in (analytics_assets, dataset_assets):
+        _wrap(assets_module, "top_accounts_markdown", "asset metadata", required=False)
     _wrap(ParquetFilesIOManager, "handle_output", "Parquet write")
     _wrap(ParquetFilesIOManager, "load_input", "Parquet read")
     _wrap(PostgresTableIOManager, "handle_output", "PostgreSQL load")
