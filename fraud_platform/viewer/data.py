@@ -22,20 +22,10 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from fraud_platform.storage.warehouse import PostgresWarehouse, read_slice
-from fraud_platform.tables import PARTITION_COLUMN
+from fraud_platform.tables import DATASET_COLUMNS, PARTITION_COLUMN
 
-#: What the index and the page header show of a dataset.
-SUMMARY_COLUMNS = (
-    "dataset_id",
-    PARTITION_COLUMN,
-    "name",
-    "description",
-    "url",
-    "node_count",
-    "edge_count",
-    "high_risk_count",
-    "created_at",
-)
+#: What the index and the page header show of a dataset: its whole `datasets` row.
+SUMMARY_COLUMNS = DATASET_COLUMNS
 NODE_COLUMNS = (
     "account",
     "centrality",
