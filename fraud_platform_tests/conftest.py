@@ -19,10 +19,12 @@ from pathlib import Path
 import psycopg
 import pytest
 import s3fs
+from engine_params import ENGINES
 from http_receiver import Receiver, http_receiver
 from psycopg import sql
 from s3_server import S3Server, start_s3_server, stop_s3_server, weed_binary
 
+from fraud_platform.defs.analytics.engines import GraphEngine
 from fraud_platform.storage.embedded_postgres import embedded_database_url, stop_embedded
 from fraud_platform.storage.warehouse import PostgresWarehouse
 
@@ -115,3 +117,21 @@ def receiver() -> Iterator[Receiver]:
     """A webhook / Slack API stand-in: a real HTTP server on loopback recording every request."""
     with http_receiver() as state:
         yield state
+
+
+@pytest.fixture
+def dagster_database(database_url: str) -> Iterator[str]:
+    """A database of its own for Dagster's tables (as a libpq string), dropped afterwards."""
+    name = f"dagster_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    yield psycopg.conninfo.make_conninfo(**(info | {"dbname": name}))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> GraphEngine:
+    """Each graph engine of `engine_params.ENGINES` in turn."""
+    return request.param

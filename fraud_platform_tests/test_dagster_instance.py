@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import sqlalchemy
+from dagster_cli import clean_env, dagster_command, pg_url
 from psycopg import sql
 
 from fraud_platform.storage.dagster_storage import dagster_database_url, with_driver
@@ -29,30 +26,6 @@ def test_the_database_comes_from_the_environment_in_order() -> None:
     )
     with pytest.raises(ValueError, match="must start with postgresql://"):
         with_driver("mysql://x@h/db")
-
-
-@pytest.fixture
-def dagster_database(database_url: str) -> Iterator[str]:
-    """A database of its own for Dagster's tables, dropped afterwards."""
-    name = f"dagster_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(database_url)
-    info["dbname"] = name
-    yield psycopg.conninfo.make_conninfo(**info)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def _as_url(conninfo: str) -> str:
-    """A libpq key/value string as a postgresql:// URL (what Dagster's storage takes)."""
-    info = psycopg.conninfo.conninfo_to_dict(conninfo)
-    if conninfo.startswith("postgresql://"):
-        return conninfo
-    host = info.get("host", "")
-    query = f"?host={host}" if host.startswith("/") else ""
-    netloc = "" if query else f"{host}:{info.get('port', 5432)}"
-    return f"postgresql://{info.get('user', 'postgres')}@{netloc}/{info['dbname']}{query}"
 
 
 def write_days(storage: Path, days: list[str]) -> None:
@@ -77,17 +50,17 @@ def test_cli_range_run_is_recorded_in_postgres(
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUD_", "DAGSTER_"))}
+    env = clean_env()
     env |= {
         "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_URL": _as_url(dagster_database),
+        "DAGSTER_PG_URL": pg_url(dagster_database),
         "FRAUD_STORAGE_URL": str(storage_dir),
-        "FRAUD_DATABASE_URL": _as_url(database_url),
+        "FRAUD_DATABASE_URL": pg_url(database_url),
         "FRAUD_DATABASE_SCHEMA": warehouse_schema,
     }
     completed = subprocess.run(
         [
-            str(Path(sys.executable).with_name("dagster")),
+            dagster_command(),
             "asset",
             "materialize",
             "-m",
@@ -135,7 +108,7 @@ def test_cli_range_run_is_recorded_in_postgres(
 @pytest.mark.slow
 def test_unreachable_warehouse_is_named_in_the_error(storage_dir: Path, tmp_path: Path) -> None:
     write_days(storage_dir, ["2024-10-01"])
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUD_", "DAGSTER_"))}
+    env = clean_env()
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -147,7 +120,7 @@ def test_unreachable_warehouse_is_named_in_the_error(storage_dir: Path, tmp_path
     }
     completed = subprocess.run(
         [
-            str(Path(sys.executable).with_name("dagster")),
+            dagster_command(),
             "asset",
             "materialize",
             "-m",

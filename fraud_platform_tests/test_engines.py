@@ -12,34 +12,18 @@ import networkit as nk
 import numpy as np
 import pandas as pd
 import pytest
-from cugraph_standin import cudf as standin_cudf
-from cugraph_standin import cugraph as standin_cugraph
+from engine_params import GPU_USABLE
 
 from fraud_platform.defs.analytics.engines import (
     CpuEngine,
-    GpuEngine,
     GraphEngine,
     PageRankNotConvergedError,
     available_engines,
     get_engine,
-    gpu_available,
 )
 from fraud_platform.defs.analytics.engines.base import modularity, renumber_by_size
 from fraud_platform.defs.analytics.engines.gpu import ITERATIONS_NOT_REPORTED
 
-GPU_USABLE, GPU_REASON = gpu_available()
-ENGINES = [
-    pytest.param(CpuEngine(), id="cpu"),
-    pytest.param(GpuEngine(cudf=standin_cudf, cugraph=standin_cugraph), id="gpu-standin"),
-    pytest.param(
-        GpuEngine(),
-        id="gpu",
-        marks=[
-            pytest.mark.gpu,
-            pytest.mark.skipif(not GPU_USABLE, reason=f"real cuGraph: {GPU_REASON}"),
-        ],
-    ),
-]
 ALPHA = 0.85
 
 
@@ -114,11 +98,6 @@ def planted_partition(seed: int) -> tuple[list[tuple[str, str, float]], dict[str
             if rng.random() < chance:
                 rows.append((a, b, float(rng.uniform(1, 100))))
     return rows, group
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> GraphEngine:
-    return request.param
 
 
 # --- choosing an engine ----------------------------------------------------------------------

@@ -7,12 +7,12 @@ import math
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from dagster_cli import dagster_command
 
 from fraud_platform.defs.analytics.engines import get_engine
 from fraud_platform.defs.analytics.evaluation import (
@@ -184,7 +184,7 @@ def _percent(text: str, label: str) -> float:
 
 
 def test_evaluate_command_generates_a_period_and_prints_the_figures(storage_dir: Path):
-    cli = Path(sys.executable).with_name("fraud-platform")
+    cli = Path(dagster_command("fraud-platform"))
     completed = subprocess.run(
         [str(cli), "evaluate", "--days", "3", "--transactions", "5000"],
         env=_cli_env(storage_dir),
@@ -211,7 +211,7 @@ def test_evaluate_command_uses_stored_days_and_a_sampled_watchlist(storage_dir: 
     generate_days(
         str(storage_dir), dt.date(2024, 10, 1), 1, SampleConfig(transactions_per_day=2_000)
     )
-    cli = Path(sys.executable).with_name("fraud-platform")
+    cli = Path(dagster_command("fraud-platform"))
     completed = subprocess.run(
         [str(cli), "evaluate", "--days", "1", "--watchlist-share", "0.5"],
         env=_cli_env(storage_dir),

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 import pytest
 import s3fs
 from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+from dagster_cli import cli_env, dagster_command
 from psycopg import sql
 from s3_server import S3Server, start_s3_server, stop_s3_server, weed_binary
 
@@ -409,20 +410,6 @@ def test_a_backend_killed_during_the_dataset_copy_rolls_back_and_the_retry_succe
 # -- SIGKILL while writing ------------------------------------------------------------------------
 
 
-def cli_env(settings: Settings, dagster_home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUD_", "DAGSTER_"))}
-    env.update(
-        FRAUD_STORAGE_URL=settings.storage_url,
-        FRAUD_DATABASE_URL=str(settings.database_url),
-        FRAUD_DATABASE_SCHEMA=settings.database_schema,
-        FRAUD_VIEWER_BASE_URL=settings.viewer_base_url,
-        DAGSTER_HOME=str(dagster_home),
-    )
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    return env
-
-
 TEMPORARY = re.compile(r"^\..+\.parquet\.[0-9a-f]{32}\.tmp$")
 
 
@@ -484,7 +471,7 @@ def test_a_run_killed_with_sigkill_leaves_old_or_new_never_a_mix(
 
     write_sample(str(storage_dir), 90_000, seed=4)
     new = expected_counts(settings.landing_url)
-    dagster = Path(sys.executable).with_name("dagster")
+    dagster = Path(dagster_command())
     process = subprocess.Popen(
         [
             str(dagster),

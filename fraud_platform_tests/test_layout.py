@@ -16,7 +16,7 @@ from cugraph_standin import cudf as standin_cudf
 from cugraph_standin import cugraph as standin_cugraph
 from cugraph_standin import force_atlas2 as standin_force_atlas2
 
-from fraud_platform.defs.analytics.engines import CpuEngine, GpuEngine, GraphEngine, gpu_available
+from fraud_platform.defs.analytics.engines import CpuEngine, GpuEngine
 from fraud_platform.defs.analytics.engines.base import (
     CIRCLE_MAX_ACCOUNTS,
     LAYOUT_COLUMNS,
@@ -31,25 +31,6 @@ from fraud_platform.defs.analytics.engines.gpu import LAYOUT_ITERATIONS
 from fraud_platform.defs.graph.logic import build_transaction_graph
 from fraud_platform.defs.ingest.logic import validate_transactions
 from fraud_platform.sample_data.generator import SampleConfig, generate_day
-
-GPU_USABLE, GPU_REASON = gpu_available()
-ENGINES = [
-    pytest.param(CpuEngine(), id="cpu"),
-    pytest.param(GpuEngine(cudf=standin_cudf, cugraph=standin_cugraph), id="gpu-standin"),
-    pytest.param(
-        GpuEngine(),
-        id="gpu",
-        marks=[
-            pytest.mark.gpu,
-            pytest.mark.skipif(not GPU_USABLE, reason=f"real cuGraph: {GPU_REASON}"),
-        ],
-    ),
-]
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> GraphEngine:
-    return request.param
 
 
 def edge_table(rows: list[tuple[str, str, float]]) -> pd.DataFrame:

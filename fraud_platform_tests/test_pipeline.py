@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import psycopg
 import pytest
 from dagster import DagsterInstance, materialize
+from dagster_cli import cli_env, dagster_command
 from psycopg import sql
 
 from fraud_platform.definitions import daily_assets, defs
@@ -181,26 +180,12 @@ def test_definitions_load_with_the_daily_job() -> None:
     } <= keys
 
 
-def _env(settings: Settings, dagster_home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUD_", "DAGSTER_"))}
-    env.update(
-        FRAUD_STORAGE_URL=settings.storage_url,
-        FRAUD_DATABASE_URL=str(settings.database_url),
-        FRAUD_DATABASE_SCHEMA=settings.database_schema,
-        FRAUD_VIEWER_BASE_URL=settings.viewer_base_url,
-        DAGSTER_HOME=str(dagster_home),
-    )
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    return env
-
-
 @pytest.mark.slow
 def test_dagster_cli_materializes_a_day(
     settings: Settings, storage_dir: Path, database_url: str, tmp_path: Path
 ) -> None:
     write_landing(storage_dir)
-    dagster = Path(sys.executable).with_name("dagster")
+    dagster = Path(dagster_command())
     completed = subprocess.run(
         [
             str(dagster),
@@ -213,7 +198,7 @@ def test_dagster_cli_materializes_a_day(
             "--partition",
             DAY,
         ],
-        env=_env(settings, tmp_path / "dagster_home"),
+        env=cli_env(settings, tmp_path / "dagster_home"),
         capture_output=True,
         text=True,
         timeout=300,
@@ -232,10 +217,10 @@ def test_dagster_cli_materializes_a_day(
 def test_demo_command_prints_the_week(
     settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
-    cli = Path(sys.executable).with_name("fraud-platform")
+    cli = Path(dagster_command("fraud-platform"))
     completed = subprocess.run(
         [str(cli), "demo", "--days", "2", "--transactions", "3000"],
-        env=_env(settings, tmp_path / "dagster_home"),
+        env=cli_env(settings, tmp_path / "dagster_home"),
         capture_output=True,
         text=True,
         timeout=600,

@@ -22,7 +22,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from dagster import (
     materialize,
 )
 from dagster._serdes import serialize_value
+from dagster_cli import dagster_command
 from http_receiver import Receiver, closed_port
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
@@ -300,7 +300,7 @@ def test_no_secret_leaks_into_anything_a_run_produces(
             )
             cli = subprocess.run(
                 [
-                    str(Path(sys.executable).with_name("dagster")),
+                    dagster_command(),
                     "asset",
                     "materialize",
                     "-m",

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
+from dagster_cli import clean_env, pg_url
 from http_receiver import Receiver
 from psycopg import sql
 
@@ -76,14 +76,13 @@ def graphql(url: str, query: str, variables: dict) -> dict:
 
 @pytest.fixture
 def deployment(
-    tmp_path: Path, database_url: str, warehouse_schema: str, receiver: Receiver
+    tmp_path: Path,
+    database_url: str,
+    warehouse_schema: str,
+    receiver: Receiver,
+    dagster_database: str,
 ) -> Iterator[tuple[str, Receiver, dict[str, str]]]:
     """Webserver and daemon from the repository root, Dagster's storage in its own database."""
-    name = f"dagster_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    info = psycopg.conninfo.conninfo_to_dict(database_url)
-    dagster_db = psycopg.conninfo.make_conninfo(**(info | {"dbname": name}))
     storage = tmp_path / "storage"
     generate_days(
         str(storage), date(2024, 10, 1), len(DAYS), SampleConfig(transactions_per_day=3000)
@@ -91,10 +90,10 @@ def deployment(
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUD_", "DAGSTER_"))}
+    env = clean_env()
     env |= {
         "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_URL": pg_url(dagster_db),
+        "DAGSTER_PG_URL": pg_url(dagster_database),
         "FRAUD_STORAGE_URL": str(storage),
         "FRAUD_DATABASE_URL": pg_url(database_url),
         "FRAUD_DATABASE_SCHEMA": warehouse_schema,
@@ -154,18 +153,6 @@ def deployment(
                 os.killpg(process.pid, signal.SIGKILL)
         for log in logs:
             log.close()
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def pg_url(conninfo: str) -> str:
-    if conninfo.startswith("postgresql://"):
-        return conninfo
-    info = psycopg.conninfo.conninfo_to_dict(conninfo)
-    host = info.get("host", "")
-    if host.startswith("/"):
-        return f"postgresql://{info.get('user', 'postgres')}@/{info['dbname']}?host={host}&port={info.get('port', 5432)}"
-    return f"postgresql://{info.get('user', 'postgres')}@{host}:{info.get('port', 5432)}/{info['dbname']}"
 
 
 def test_backfill_from_the_ui_mutation_runs_and_alerts(

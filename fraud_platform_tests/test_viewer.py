@@ -11,7 +11,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ import psycopg
 import pytest
 import requests
 from dagster import materialize
+from dagster_cli import dagster_command
 from PIL import Image
 from psycopg import sql
 
@@ -424,7 +424,7 @@ def test_the_serve_command_serves(database_url: str, warehouse, tmp_path: Path) 
         "FRAUD_DATABASE_SCHEMA": warehouse.schema_name,
         "FRAUD_STORAGE_URL": str(tmp_path),
     }
-    cli = Path(sys.executable).with_name("fraud-platform")
+    cli = Path(dagster_command("fraud-platform"))
     process = subprocess.Popen(
         [str(cli), "serve", "--port", str(port)],
         env=env,
