@@ -38,6 +38,10 @@ EDGE_COLUMNS = (
     "tx_count",
     "first_timestamp",
     "last_timestamp",
+    # Rows of the sender and the receiver in the day's node table (int32), which is sorted by
+    # account: later steps index arrays with them instead of matching account strings again.
+    "sender_node",
+    "receiver_node",
 )
 
 NODE_COLUMNS = (

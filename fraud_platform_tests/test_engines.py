@@ -377,3 +377,47 @@ def test_degree_features_count_counterparties_and_money(engine: GraphEngine) -> 
     assert features["in_degree"].tolist() == [0, 1, 3]
     assert features["out_amount"].tolist() == [7.0, 8.0, 16.0]
     assert features["in_amount"].tolist() == [0.0, 3.0, 28.0]
+
+
+def test_a_graph_built_on_the_node_table_answers_in_its_order(engine: GraphEngine) -> None:
+    """With the day's node table and the edges' node rows, results come in node-table order
+    and equal those of a graph that numbers the accounts itself."""
+    from fraud_platform.defs.graph.logic import build_transaction_graph
+
+    rows = [*two_cliques(), ("b3", "a1", 2.5), ("a2", "a2x", 1.0)]
+    transfers = pd.DataFrame(
+        {
+            "partition_date": pd.Series(["2024-10-01"] * len(rows), dtype="str"),
+            "timestamp": pd.Series(
+                pd.Timestamp("2024-10-01T12:00Z"), index=range(len(rows))
+            ).astype("datetime64[us, UTC]"),
+            "sender": pd.Series([r[0] for r in rows], dtype="str"),
+            "receiver": pd.Series([r[1] for r in rows], dtype="str"),
+            "amount": [r[2] for r in rows],
+        }
+    )
+    graph = build_transaction_graph(transfers)
+    accounts = pd.Index(graph.nodes["account"])
+    assert (graph.edges["sender_node"] >= 0).all()
+    assert list(accounts[graph.edges["sender_node"]]) == list(graph.edges["sender"])
+    assert list(accounts[graph.edges["receiver_node"]]) == list(graph.edges["receiver"])
+
+    by_rows = engine.build(graph.edges, accounts)
+    by_ids = engine.build(graph.edges.drop(columns=["sender_node", "receiver_node"]))
+    pagerank = by_rows.pagerank().scores
+    assert list(pagerank["account"]) == list(accounts)
+    expected = as_dict(by_ids.pagerank().scores, "pagerank")
+    assert l1(as_dict(pagerank, "pagerank"), expected) < 1e-12
+    clusters = by_rows.louvain().clusters
+    assert list(clusters["account"]) == list(accounts)
+    assert clusters.groupby("cluster")["account"].apply(frozenset).to_dict() == (
+        by_ids.louvain().clusters.groupby("cluster")["account"].apply(frozenset).to_dict()
+    )
+    components = by_rows.weakly_connected_components()
+    assert list(components["account"]) == list(accounts)
+
+
+def test_node_rows_outside_the_node_table_are_refused(engine: GraphEngine) -> None:
+    edges = edge_table([("a", "b", 1.0)]).assign(sender_node=0, receiver_node=5)
+    with pytest.raises(ValueError, match="node table lacks"):
+        engine.build(edges, pd.Index(["a", "b"]))

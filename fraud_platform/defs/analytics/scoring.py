@@ -68,7 +68,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from fraud_platform.defs.analytics.engines.base import edge_vertices
 from fraud_platform.settings import DEFAULT_HIGH_RISK_THRESHOLD
 from fraud_platform.tables import PARTITION_COLUMN
 
@@ -140,11 +143,32 @@ def noisy_or(*evidence: np.ndarray) -> np.ndarray:
     return 1.0 - remaining
 
 
-def _aligned(frame: pd.DataFrame, column: str, accounts: pd.Index, what: str) -> np.ndarray:
+def same_accounts(values: pd.Series | pd.Index, accounts: pd.Index) -> bool:
+    """Whether ``values`` lists exactly ``accounts`` in the same order.
+
+    Engine results for a graph built on the node table come in its order; one vectorized
+    comparison (Arrow's, for pandas' Arrow-backed strings) then replaces a hash lookup per
+    account.
+    """
+    if len(values) != len(accounts):
+        return False
+    left, right = pd.Index(values), accounts
+    try:
+        equal = pc.equal(pa.array(left, from_pandas=True), pa.array(right, from_pandas=True))
+        return bool(pc.all(equal, skip_nulls=False).as_py())
+    except (TypeError, ValueError, NotImplementedError):  # pyarrow cannot type the values
+        return bool(left.equals(right))
+
+
+def aligned_values(frame: pd.DataFrame, column: str, accounts: pd.Index, what: str) -> np.ndarray:
     """``frame[column]`` in the order of ``accounts``, refusing missing, extra or repeated ids."""
     for needed in ("account", column):
         if needed not in frame.columns:
             raise ValueError(f"{what} lacks the column {needed!r}")
+    if same_accounts(frame["account"], accounts):
+        if accounts.has_duplicates:
+            raise ValueError(f"{what} lists an account more than once")
+        return frame[column].to_numpy()
     if frame["account"].duplicated().any():
         raise ValueError(f"{what} lists an account more than once")
     # get_indexer, not isin: pandas' isin on Arrow strings loops in Python (3 s at 250k ids).
@@ -165,6 +189,8 @@ def _per_account(
     values = frame[column].to_numpy(dtype=np.float64)
     if not ((values >= 0.0) & (values <= 1.0)).all():
         raise ValueError(f"{column} values must lie in [0, 1]")
+    if same_accounts(frame["account"], accounts):
+        return values
     # Accounts not active today are irrelevant; an account listed twice keeps its highest score.
     best = frame.groupby("account", sort=False)[column].max()
     return best.reindex(accounts, fill_value=0.0).to_numpy(dtype=np.float64)
@@ -174,10 +200,7 @@ def _edge_positions(edges: pd.DataFrame, accounts: pd.Index) -> tuple[np.ndarray
     missing = [c for c in ("sender", "receiver", "amount_total", "tx_count") if c not in edges]
     if missing:
         raise ValueError(f"edges lacks the column(s) {missing}")
-    senders = accounts.get_indexer(edges["sender"])
-    receivers = accounts.get_indexer(edges["receiver"])
-    if (senders < 0).any() or (receivers < 0).any():
-        raise ValueError("edges name an account that the day's nodes lack")
+    _, senders, receivers = edge_vertices(edges, accounts)
     return senders, receivers
 
 
@@ -293,8 +316,8 @@ def score_accounts(
 
     accounts = pd.Index(nodes["account"])
     n = len(accounts)
-    centrality = _aligned(pagerank, "pagerank", accounts, "pagerank").astype(np.float64)
-    cluster = _aligned(clusters, "cluster", accounts, "clusters").astype(np.int64)
+    centrality = aligned_values(pagerank, "pagerank", accounts, "pagerank").astype(np.float64)
+    cluster = aligned_values(clusters, "cluster", accounts, "clusters").astype(np.int64)
     senders, receivers = _edge_positions(edges, accounts)
     amounts = edges["amount_total"].to_numpy(dtype=np.float64)
     counts = edges["tx_count"].to_numpy(dtype=np.float64)

@@ -1,9 +1,13 @@
 """The contract every graph engine meets, so a CPU and a GPU engine can be swapped per run.
 
 Inputs and outputs are plain pandas DataFrames keyed by the original account ids: each engine
-factorizes the ids into its own dense integer space internally and translates back, so callers
+numbers the accounts into its own dense integer space internally and translates back, so callers
 never see engine-specific vertex numbers (cuGraph renumbers vertices its own way, for instance).
-A day's graph is built once with `GraphEngine.build` and every algorithm reuses it.
+Given the day's node table (``accounts``) and edges that carry their accounts' rows in it
+(``sender_node``, ``receiver_node``, as `build_transaction_graph` writes them), an engine takes
+those rows as its vertex numbers and every result comes back in node-table order: nothing matches
+account strings. A day's graph is built once with `GraphEngine.build` and every algorithm reuses
+it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from scipy.sparse.csgraph import connected_components
 
 #: Columns an engine reads from the day's edge table (one row per ordered sender/receiver pair).
 ENGINE_EDGE_COLUMNS = ("sender", "receiver", "amount_total", "tx_count")
+#: Optional edge columns: the rows of the sender and the receiver in the day's node table.
+NODE_ROW_COLUMNS = ("sender_node", "receiver_node")
 
 #: Columns of `EngineGraph.layout`'s result.
 LAYOUT_COLUMNS = ("account", "x", "y")
@@ -74,6 +80,37 @@ def validate_edges(edges: pd.DataFrame) -> None:
     amounts = edges["amount_total"].to_numpy(dtype=np.float64)
     if not np.isfinite(amounts).all() or (amounts < 0).any():
         raise ValueError("edge table has an amount_total that is negative, NaN or infinite")
+
+
+def edge_vertices(
+    edges: pd.DataFrame, accounts: pd.Index | None = None
+) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+    """Vertex numbers for the edges: (vertex accounts, sender numbers, receiver numbers).
+
+    With ``accounts`` (the day's node table) the vertices are those accounts in that order: the
+    edges' ``sender_node`` / ``receiver_node`` when present (bounds checked), else their ids
+    looked up. Without it, one factorization of both columns numbers the accounts in first-seen
+    order, senders first.
+    """
+    n_edges = len(edges)
+    if accounts is None:
+        both = pd.concat([edges["sender"], edges["receiver"]], ignore_index=True)
+        codes, uniques = pd.factorize(both)
+        codes = codes.astype(np.int64, copy=False)
+        return pd.Index(uniques, name="account"), codes[:n_edges], codes[n_edges:]
+    accounts = pd.Index(accounts, name="account")
+    if set(NODE_ROW_COLUMNS) <= set(edges.columns):
+        senders = edges["sender_node"].to_numpy(dtype=np.int64)
+        receivers = edges["receiver_node"].to_numpy(dtype=np.int64)
+    else:
+        senders = accounts.get_indexer(edges["sender"])
+        receivers = accounts.get_indexer(edges["receiver"])
+    n = len(accounts)
+    if n_edges and (
+        min(senders.min(), receivers.min()) < 0 or max(senders.max(), receivers.max()) >= n
+    ):
+        raise ValueError("edges name an account that the day's node table lacks")
+    return accounts, senders, receivers
 
 
 def renumber_by_size(labels: np.ndarray, accounts: pd.Index) -> np.ndarray:
@@ -188,10 +225,12 @@ class GraphEngine(ABC):
     name: ClassVar[str]
 
     @abstractmethod
-    def build(self, edges: pd.DataFrame) -> EngineGraph:
+    def build(self, edges: pd.DataFrame, accounts: pd.Index | None = None) -> EngineGraph:
         """Build the day's graph from ``sender, receiver, amount_total, tx_count`` rows.
 
-        Self loops and repeated pairs are tolerated (repeated pairs add up).
+        Self loops and repeated pairs are tolerated (repeated pairs add up). With ``accounts``,
+        the day's node table, its order is the vertex order of every result (see
+        `edge_vertices`).
         """
 
 

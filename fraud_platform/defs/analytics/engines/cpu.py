@@ -30,6 +30,7 @@ from fraud_platform.defs.analytics.engines.base import (
     PageRankNotConvergedError,
     PageRankResult,
     degree_table,
+    edge_vertices,
     empty_layout,
     induced_edges,
     layout_core,
@@ -47,19 +48,6 @@ LAYOUT_PIVOTS = 20
 LAYOUT_SMOOTHING_ROUNDS = 20
 #: How far each smoothing round moves an account towards the mean of its counterparties.
 LAYOUT_SMOOTHING = 0.9
-
-
-def factorize_accounts(edges: pd.DataFrame) -> tuple[pd.Index, np.ndarray, np.ndarray]:
-    """Dense vertex numbers for senders and receivers, from one factorization of both columns.
-
-    Factorizing the concatenation once (pyarrow's dictionary encode for string columns) gives
-    both columns the same numbering; accounts appear in first-seen order, senders first.
-    """
-    n_edges = len(edges)
-    both = pd.concat([edges["sender"], edges["receiver"]], ignore_index=True)
-    codes, uniques = pd.factorize(both)
-    codes = codes.astype(np.int64, copy=False)
-    return pd.Index(uniques, name="account"), codes[:n_edges], codes[n_edges:]
 
 
 def pagerank_transition(
@@ -200,9 +188,9 @@ def _single_thread() -> Iterator[None]:
 class CpuGraph(EngineGraph):
     """A day's graph held as integer edge arrays, with each library's view built on first use."""
 
-    def __init__(self, edges: pd.DataFrame) -> None:
+    def __init__(self, edges: pd.DataFrame, accounts: pd.Index | None = None) -> None:
         validate_edges(edges)
-        self.accounts, self._senders, self._receivers = factorize_accounts(edges)
+        self.accounts, self._senders, self._receivers = edge_vertices(edges, accounts)
         self._weights = np.ascontiguousarray(edges["amount_total"].to_numpy(dtype=np.float64))
         self._n = len(self.accounts)
 
@@ -322,5 +310,5 @@ class CpuEngine(GraphEngine):
 
     name: ClassVar[str] = "cpu"
 
-    def build(self, edges: pd.DataFrame) -> CpuGraph:
-        return CpuGraph(edges)
+    def build(self, edges: pd.DataFrame, accounts: pd.Index | None = None) -> CpuGraph:
+        return CpuGraph(edges, accounts)

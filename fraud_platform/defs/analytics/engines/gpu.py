@@ -41,6 +41,7 @@ from fraud_platform.defs.analytics.engines.base import (
     PageRankNotConvergedError,
     PageRankResult,
     degree_table,
+    edge_vertices,
     empty_layout,
     induced_edges,
     layout_core,
@@ -113,30 +114,47 @@ class GpuGraph(EngineGraph):
     Made by `GpuEngine.build`, which validates the edges first.
     """
 
-    def __init__(self, edges: pd.DataFrame, *, cudf: Any, cugraph: Any) -> None:
+    def __init__(
+        self,
+        edges: pd.DataFrame,
+        accounts: pd.Index | None = None,
+        *,
+        cudf: Any,
+        cugraph: Any,
+    ) -> None:
         self._cudf = cudf
         self._cugraph = cugraph
         self._n = 0
-        if edges.empty:
+        if edges.empty and accounts is None:
             self.accounts = pd.Index([], dtype=edges["sender"].dtype, name="account")
             return
-        table = edges[["sender", "receiver", "amount_total"]].reset_index(drop=True)
-        frame = cudf.from_pandas(table.astype({"amount_total": "float64"}))
-        # One factorization of both columns gives them one numbering, on the device.
-        codes, uniques = cudf.factorize(
-            cudf.concat([frame["sender"], frame["receiver"]], ignore_index=True)
-        )
-        self._n = len(uniques)
+        weights = edges["amount_total"].to_numpy(dtype=np.float64)
+        if accounts is not None:
+            # The node table numbers the accounts already: only integers go to the device.
+            self.accounts, senders, receivers = edge_vertices(edges, accounts)
+            self._n = len(self.accounts)
+            src, dst = cudf.Series(senders), cudf.Series(receivers)
+        else:
+            frame = cudf.from_pandas(edges[["sender", "receiver"]].reset_index(drop=True))
+            # One factorization of both columns gives them one numbering, on the device.
+            codes, uniques = cudf.factorize(
+                cudf.concat([frame["sender"], frame["receiver"]], ignore_index=True)
+            )
+            self._n = len(uniques)
+            found = pd.Index(uniques.to_pandas(), name="account")
+            if edges["sender"].dtype == edges["receiver"].dtype != found.dtype:
+                found = found.astype(edges["sender"].dtype)
+            self.accounts = found
+            m = len(edges)
+            src, dst = codes[:m], codes[m:]
         if self._n > _MAX_VERTICES:
             raise ValueError(f"{self._n} accounts do not fit cuGraph's int32 vertex ids")
-        accounts = pd.Index(uniques.to_pandas(), name="account")
-        if edges["sender"].dtype == edges["receiver"].dtype != accounts.dtype:
-            accounts = accounts.astype(edges["sender"].dtype)
-        self.accounts = accounts
-        codes = codes.astype(np.int32)
-        m = len(table)
         pairs = cudf.DataFrame(
-            {"src": codes[:m], "dst": codes[m:], "weight": frame["amount_total"].values}
+            {
+                "src": src.astype(np.int32),
+                "dst": dst.astype(np.int32),
+                "weight": cudf.Series(weights),
+            }
         )
         #: One row per ordered pair, repeated pairs added up (cuGraph would keep only one).
         self.edges = pairs.groupby(["src", "dst"], as_index=False, sort=False).agg(
@@ -420,7 +438,7 @@ class GpuEngine(GraphEngine):
             self._cudf, self._cugraph = cudf, cugraph
         return self._cudf, self._cugraph
 
-    def build(self, edges: pd.DataFrame) -> GpuGraph:
+    def build(self, edges: pd.DataFrame, accounts: pd.Index | None = None) -> GpuGraph:
         validate_edges(edges)
         cudf, cugraph = self._libraries()
-        return GpuGraph(edges, cudf=cudf, cugraph=cugraph)
+        return GpuGraph(edges, accounts, cudf=cudf, cugraph=cugraph)
