@@ -36,6 +36,7 @@ from fraud_platform.storage.warehouse import (
     FRAUD_DATASET_TABLES,
     PostgresWarehouse,
     copy_frame,
+    delete_days,
     ensure_warehouse_schema,
 )
 from fraud_platform.tables import TransactionGraph
@@ -139,12 +140,7 @@ def publish(
     )
     with warehouse.connect() as connection:
         ensure_warehouse_schema(connection, warehouse.schema_name)
-        connection.execute(
-            sql.SQL("DELETE FROM {} WHERE partition_date = %s").format(
-                sql.Identifier(warehouse.schema_name, "datasets")
-            ),
-            [day],
-        )
+        delete_days(connection, warehouse.schema_name, "datasets", [day])
         for member, frame in dataset.members().items():
             copy_frame(connection, warehouse.schema_name, FRAUD_DATASET_TABLES[member], frame)
     return str(dataset.summary["dataset_id"].iloc[0])
@@ -306,6 +302,37 @@ def test_a_dataset_url_keeps_working_and_follows_a_rerun(viewer: Viewer, warehou
     assert dataset_again == dataset_id
     payload = viewer.get(f"/datasets/{dataset_id}/data.json").json()
     assert len(payload["nodes"]["account"]) == 12 and payload["counts"]["edges"] == 12
+
+
+def test_a_page_opened_during_a_rerun_waits_and_shows_the_new_day(warehouse) -> None:
+    """A re-run replaces the day with TRUNCATE, which older snapshots see as empty: the viewer
+    locks the day's partitions before its snapshot, so it waits and reads the new rows."""
+    import threading
+
+    from fraud_platform.viewer.data import dataset_tables
+
+    publish(warehouse, *day_tables())
+    more = {**ACCOUNTS, "G": (1, 0.1, (7.0, 0.0))}
+    rerun = build_fraud_dataset(
+        *day_tables(transfers=[*TRANSFERS, ("F", "G", 5.0)], accounts=more),
+        days=[DAY],
+        viewer_base_url="http://viewer.test",
+        high_risk_threshold=0.8,
+        created_at=datetime.now(UTC),
+    )
+    seen: list[int] = []
+    with warehouse.connect() as loading:
+        delete_days(loading, warehouse.schema_name, "datasets", [DAY])
+        for member, frame in rerun.members().items():
+            copy_frame(loading, warehouse.schema_name, FRAUD_DATASET_TABLES[member], frame)
+        reader = threading.Thread(
+            target=lambda: seen.append(len(dataset_tables(warehouse, {"partition_date": DAY})[0]))
+        )
+        reader.start()
+        reader.join(timeout=1.0)
+        assert reader.is_alive(), "the reader should wait for the load in progress"
+    reader.join(timeout=30)
+    assert seen == [12]
 
 
 def test_a_day_without_positions_is_laid_out_by_the_viewer(viewer: Viewer, warehouse) -> None:

@@ -216,26 +216,28 @@ def test_the_schema_is_created_once_with_proper_types_and_indexes(
         )
     }
     assert {
-        "dataset_nodes_partition_date_idx",
-        "dataset_nodes_account_idx",
-        "dataset_nodes_dataset_id_idx",
-        "dataset_edges_partition_date_idx",
-        "dataset_edges_dataset_id_idx",
         "rejected_transactions_partition_date_idx",
         "datasets_pkey",
         "datasets_partition_date_key",
     } <= indexes
-    constraints = query(
+    # Nodes and edges: one partition per day, no index, no foreign key.
+    assert not {name for name in indexes if name.startswith(("dataset_nodes", "dataset_edges"))}
+    assert query(
         database_url,
         warehouse_schema,
-        "SELECT conrelid::regclass::text, confdeltype FROM pg_constraint "
-        "WHERE contype = 'f' AND connamespace = %s::regnamespace ORDER BY 1",
+        "SELECT relname::text, relkind::text FROM pg_class WHERE relnamespace = %s::regnamespace "
+        "AND relname IN ('dataset_nodes', 'dataset_edges') ORDER BY 1",
         warehouse_schema,
+    ) == [("dataset_edges", "p"), ("dataset_nodes", "p")]
+    assert (
+        query(
+            database_url,
+            warehouse_schema,
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND connamespace = %s::regnamespace",
+            warehouse_schema,
+        )
+        == []
     )
-    assert [(name.split(".")[-1], kind) for name, kind in constraints] == [
-        ("dataset_edges", "c"),
-        ("dataset_nodes", "c"),
-    ]
 
 
 def test_a_column_added_to_the_ddl_is_added_to_existing_tables(
@@ -352,7 +354,7 @@ def test_rematerializing_a_day_replaces_only_that_day(
     )
 
 
-def test_a_fraud_dataset_round_trips_and_its_rerun_cascades(
+def test_a_fraud_dataset_round_trips_and_its_rerun_replaces_all_three_tables(
     warehouse: PostgresWarehouse, database_url: str, warehouse_schema: str, frames: dict
 ) -> None:
     first = fraud_dataset(DAY, ["A", "B", "C", "D"])
@@ -511,20 +513,22 @@ def test_a_bundle_failing_after_its_first_table_keeps_the_previous_day(
     frames["published"] = lambda: first
     materialize([published], partition_key=DAY, resources=resources(warehouse))
 
-    broken = fraud_dataset(DAY, ["X", "Y"])
-    broken.nodes["dataset_id"] = str(uuid.uuid4())  # no such dataset: the FK fails on nodes
+    broken = fraud_dataset(DAY, ["X", "Y", "Z"])
+    broken.edges.loc[1, "receiver"] = None  # NOT NULL: the server refuses the edges' COPY
     frames["published"] = lambda: broken
     result = materialize(
         [published], partition_key=DAY, resources=resources(warehouse), raise_on_error=False
     )
 
     assert not result.success
+    assert "not-null constraint" in str(result.all_events)
     assert query(
         database_url,
         warehouse_schema,
-        "SELECT d.dataset_id::text, array_agg(n.account ORDER BY n.account) "
+        "SELECT d.dataset_id::text, array_agg(n.account ORDER BY n.account), "
+        "(SELECT count(*) FROM {s}.dataset_edges) "
         "FROM {s}.datasets d JOIN {s}.dataset_nodes n USING (dataset_id) GROUP BY 1",
-    ) == [(first.summary["dataset_id"][0], ["A", "B", "C"])]
+    ) == [(first.summary["dataset_id"][0], ["A", "B", "C"], 2)]
 
 
 def test_a_connection_killed_mid_copy_keeps_the_previous_day(
@@ -700,3 +704,61 @@ def test_numbers_and_times_round_trip_exactly(database_url: str, warehouse_schem
     assert pd.isna(loaded["tx_count"][3])
     assert created["created_at"].tolist() == list(datasets["created_at"])
     assert str(created["created_at"].dtype) == "datetime64[us, UTC]"
+
+
+def test_a_dataset_is_committed_only_once_its_parquet_files_are_written(
+    warehouse: PostgresWarehouse,
+    database_url: str,
+    warehouse_schema: str,
+    frames: dict,
+    tmp_path: Path,
+) -> None:
+    """The dataset IO manager writes Parquet while the warehouse loads; a Parquet failure rolls
+    the load back, so the warehouse keeps the previous day, and a success commits both."""
+    from fraud_platform.defs.datasets.resources import FraudDatasetIOManager
+    from fraud_platform.storage.object_store import ParquetIOManager
+
+    store = tmp_path / "store"
+
+    @asset(
+        partitions_def=daily_partitions,
+        io_manager_key="dataset_io_manager",
+        metadata={"partition_expr": "partition_date", "table": "datasets"},
+    )
+    def dataset() -> FraudDataset:
+        return FRAMES["published"]()
+
+    def run(value: FraudDataset) -> bool:
+        frames["published"] = lambda: value
+        both = FraudDatasetIOManager(
+            object_store=ParquetIOManager(base_url=str(store)),
+            warehouse_io_manager=PostgresIOManager(warehouse=warehouse),
+        )
+        return materialize(
+            [dataset],
+            partition_key=DAY,
+            resources={"dataset_io_manager": both},
+            raise_on_error=False,
+        ).success
+
+    accounts = "SELECT array_agg(account ORDER BY account) FROM {s}.dataset_nodes"
+    assert run(fraud_dataset(DAY, ["A", "B", "C"]))
+    assert query(database_url, warehouse_schema, accounts) == [(["A", "B", "C"],)]
+
+    # The day's Parquet folder cannot be replaced (a file stands where a folder must be made).
+    folder = store / "dataset" / DAY
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    folder.write_text("in the way")
+    assert not run(fraud_dataset(DAY, ["X", "Y"]))
+    assert query(database_url, warehouse_schema, accounts) == [(["A", "B", "C"],)]
+
+    folder.unlink()
+    assert run(fraud_dataset(DAY, ["X", "Y"]))
+    assert query(database_url, warehouse_schema, accounts) == [(["X", "Y"],)]
+    assert {p.name for p in folder.iterdir()} == {
+        "summary.parquet",
+        "nodes.parquet",
+        "edges.parquet",
+    }

@@ -21,7 +21,7 @@ from dagster._core.storage.db_io_manager import TablePartitionDimension, TableSl
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from fraud_platform.storage.warehouse import PostgresWarehouse, read_slice
+from fraud_platform.storage.warehouse import PostgresWarehouse, lock_day_partitions, read_slice
 from fraud_platform.tables import DATASET_COLUMNS, PARTITION_COLUMN
 
 #: What the index and the page header show of a dataset: its whole `datasets` row.
@@ -124,17 +124,31 @@ def _read(
     return frame[list(wanted)]
 
 
+def _read_day(
+    warehouse: PostgresWarehouse, schema: str, day: str, *, lock: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with warehouse.connect() as connection:
+        # One snapshot for both reads: a re-run of the day committing in between is not mixed in.
+        # The lock comes first, before the snapshot: a re-run in progress is waited for and then
+        # seen, not seen as the empty day its TRUNCATE shows to older snapshots.
+        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        connection.read_only = True
+        if lock:
+            lock_day_partitions(connection, schema, day)
+        nodes = _read(connection, schema, "dataset_nodes", day, NODE_COLUMNS)
+        edges = _read(connection, schema, "dataset_edges", day, EDGE_COLUMNS)
+    return nodes, edges
+
+
 def dataset_tables(
     warehouse: PostgresWarehouse, summary: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The day's accounts (`NODE_COLUMNS`) and transfer pairs (`EDGE_COLUMNS`) of a dataset."""
     schema, day = warehouse.schema_name, str(summary[PARTITION_COLUMN])
-    with warehouse.connect() as connection:
-        # One snapshot for both reads: a re-run of the day committing in between is not mixed in.
-        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        connection.read_only = True
-        nodes = _read(connection, schema, "dataset_nodes", day, NODE_COLUMNS)
-        edges = _read(connection, schema, "dataset_edges", day, EDGE_COLUMNS)
+    try:
+        nodes, edges = _read_day(warehouse, schema, day, lock=True)
+    except psycopg.errors.UndefinedTable:  # no partitions for the day: nothing to wait for
+        nodes, edges = _read_day(warehouse, schema, day, lock=False)
     numeric = ["centrality", "risk_score", "point_size", "x", "y", "in_amount", "out_amount"]
     nodes = nodes.astype({c: "float64" for c in numeric})
     nodes["cluster"] = nodes["cluster"].fillna(-1).astype("int64")
