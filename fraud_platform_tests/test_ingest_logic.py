@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from upath import UPath
 
+from fraud_platform.defs.ingest import logic
 from fraud_platform.defs.ingest.logic import (
     MAX_AMOUNT,
+    IngestResult,
     ingest_day,
     read_landing_file,
+    validate_batch,
     validate_transactions,
 )
 
@@ -226,3 +232,281 @@ def test_amount_formats(tmp_path: Path, amount: str) -> None:
     write(tmp_path, "a.csv", HEADER + f"T1,2024-10-01T10:00:00,A,B,{amount},USD\n")
     result = ingest_day(str(tmp_path), DAY)
     assert result.valid["amount"].tolist() == [float(amount)]
+
+
+# -- the fast paths follow the pandas rules -------------------------------------------------------
+
+ODD_TIMESTAMPS = [
+    "2024-10-01",
+    "2024-10-01T10",
+    "2024-10-01T10:00",
+    "2024-10-01T10:00:00.1234567",
+    "2024-10-01T10:00:00.123456789Z",
+    "2024-10-01T12:00:00+0200",
+    "2024-10-01T12:00:00+02",
+    "2024-10-01T12:00:00 +02:00",
+    "2024-10-01t10:00:00z",
+    " 2024-10-01T10:00:00Z ",
+    "2024-02-30T10:00:00Z",
+    "2024-10-01T24:00:00",
+    "2024-10-01T23:59:60Z",
+    "2024-10-01T10:00:00+24:00",
+    "2263-01-01T00:00:00Z",
+    "1677-01-01T00:00:00",
+    "2024-10-01T10:00:00.",
+    "noon",
+    "",
+    "1727776800",
+    "2024-13-45T99:00",
+    "20241001T100000",
+]
+ODD_AMOUNTS = [
+    "1e3",
+    " 42.10 ",
+    ".5",
+    "5.",
+    "+7",
+    "-0",
+    "-12.5",
+    "0x10",
+    "1,5",
+    "NaN",
+    "inf",
+    "-Infinity",
+    "1e309",
+    "1234567890123456.5",
+    "0000000000000000001.5",
+    "1.2.3",
+    "",
+    "\u0967\u0968",
+    "12.5\u00a0",
+]
+
+
+def generated_values(rng: np.random.Generator, n: int) -> tuple[list[str], list[str]]:
+    """Timestamps in the shapes parsed from bytes (around the day, every zone and fraction
+    length), and plain decimal amounts; odd values of both mixed in."""
+    start = pd.Timestamp(DAY)
+    micros = rng.integers(-86_400, 2 * 86_400, n) * 1_000_000 + rng.integers(0, 10**6, n)
+    moments = start + pd.to_timedelta(micros, unit="us")
+    offsets = rng.integers(-14 * 60, 14 * 60 + 1, n)
+    timestamps = []
+    for moment, offset, shape in zip(moments, offsets, rng.integers(0, 6, n), strict=True):
+        digits = int(rng.integers(1, 7))
+        fraction = f".{moment.microsecond:06d}"[: digits + 1] if shape % 2 else ""
+        separator = "T" if shape < 4 else " "
+        text = moment.strftime(f"%Y-%m-%d{separator}%H:%M:%S") + fraction
+        if shape in (0, 1):
+            local = moment + pd.Timedelta(minutes=int(offset))
+            sign, minutes = ("+" if offset >= 0 else "-"), abs(int(offset))
+            zone = f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+            text = local.strftime("%Y-%m-%dT%H:%M:%S") + fraction + zone
+        elif shape in (2, 3):
+            text += "Z"
+        timestamps.append(text)
+    amounts = [
+        f"{value:.{places}f}"
+        for value, places in zip(np.exp(rng.normal(3, 4, n)), rng.integers(0, 5, n), strict=True)
+    ]
+    for index in rng.choice(n, len(ODD_TIMESTAMPS) * 3, replace=False):
+        timestamps[index] = ODD_TIMESTAMPS[index % len(ODD_TIMESTAMPS)]
+    for index in rng.choice(n, len(ODD_AMOUNTS) * 3, replace=False):
+        amounts[index] = ODD_AMOUNTS[index % len(ODD_AMOUNTS)]
+    return timestamps, amounts
+
+
+def test_timestamps_and_amounts_follow_pandas_on_every_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values parsed from their bytes and the odd ones left to pandas come out as
+    ``pd.to_datetime(format="ISO8601", utc=True)`` and ``pd.to_numeric`` read the whole column,
+    whatever the batches."""
+    timestamps, amounts = generated_values(np.random.default_rng(7), 4_000)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["transaction_id", "timestamp", "sender", "receiver", "amount", "currency"])
+    writer.writerows(
+        [f"T{i}", ts, f"A{i}", f"B{i}", amount, "USD"]
+        for i, (ts, amount) in enumerate(zip(timestamps, amounts, strict=True))
+    )
+    write(tmp_path, "a.csv", out.getvalue())
+    monkeypatch.setattr(logic, "BATCH_ROWS", 97)
+    result = ingest_day(str(tmp_path), DAY)
+
+    parsed = pd.to_datetime(
+        pd.Series(timestamps, dtype="str").str.strip(), utc=True, format="ISO8601", errors="coerce"
+    ).astype("datetime64[us, UTC]")
+    values = pd.to_numeric(pd.Series(amounts, dtype="str").str.strip(), errors="coerce")
+    values = values.astype("float64")
+    start = pd.Timestamp(DAY, tz="UTC")
+    expected = {}
+    for line, (moment, value) in enumerate(zip(parsed, values, strict=True), start=2):
+        if moment is pd.NaT:
+            expected[line] = "unparseable timestamp (expected ISO-8601)"
+        elif not start <= moment < start + pd.Timedelta(days=1):
+            expected[line] = f"timestamp outside the partition day {DAY} (UTC)"
+        elif np.isnan(value):
+            expected[line] = "amount is not a number"
+        elif np.isinf(value):
+            expected[line] = "amount is not finite"
+        elif value <= 0:
+            expected[line] = "amount must be greater than zero"
+        elif value > MAX_AMOUNT:
+            expected[line] = "amount above the maximum of 1e+12"
+    assert {line: reason for line, (_, reason) in rejected_by_line(result).items()} == expected
+    valid = result.valid.set_index("line")
+    kept = [line for line in range(2, len(timestamps) + 2) if line not in expected]
+    assert valid.index.tolist() == kept
+    rows = np.array(kept) - 2
+    assert valid["timestamp"].tolist() == parsed.iloc[rows].tolist()
+    assert valid["amount"].to_numpy().tobytes() == values.iloc[rows].to_numpy().tobytes()
+    assert len(result.valid) > 1_000 and len(expected) > 2_000  # both paths were exercised
+
+
+def day_of_every_kind(folder: Path) -> None:
+    """A small day with valid, bad and duplicate rows in CSV, gzip and Parquet."""
+    write(
+        folder,
+        "a.csv",
+        HEADER
+        + "".join(
+            f"T{i},2024-10-01T10:{i % 60:02d}:00Z,A{i % 7},B{i % 5},{i}.25,USD\n" for i in range(40)
+        )
+        + "T3,2024-10-01T11:00:00,C,D,3,EUR\n"
+        + "X1,2024-10-02T00:00:00Z,C,D,3,EUR\n"
+        + "X2,2024-10-01T01:00:00+02:00,C,C,3,\n",
+    )
+    body = HEADER + "".join(
+        f'"T{i}","2024-10-01 09:00:00.{i:03d}","A{i}","B{i}","{i}",""\n' for i in range(30, 90)
+    )
+    day = folder / f"date={DAY}"
+    (day / "b.csv.gz").write_bytes(gzip.compress(body.encode()))
+    pq.write_table(
+        pa.table(
+            {
+                "transaction_id": [f"T{i}" for i in range(80, 100)],
+                "timestamp": pa.array([pd.Timestamp("2024-10-01T05:00:00Z")] * 20),
+                "sender": ["S"] * 20,
+                "receiver": ["R"] * 19 + ["S"],
+                "amount": [float(i) - 85 for i in range(80, 100)],
+            }
+        ),
+        day / "c.parquet",
+    )
+
+
+def assert_same(a: IngestResult, b: IngestResult) -> None:
+    pd.testing.assert_frame_equal(a.valid, b.valid, check_exact=True)
+    pd.testing.assert_frame_equal(a.rejected, b.rejected, check_exact=True)
+    assert [vars(f) for f in a.files] == [vars(f) for f in b.files]
+
+
+def test_batch_size_and_streamed_gzip_do_not_change_the_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    day_of_every_kind(tmp_path)
+    whole = ingest_day(str(tmp_path), DAY)
+    assert whole.rows_read == 43 + 60 + 20 and len(whole.rejected) > 20
+    monkeypatch.setattr(logic, "BATCH_ROWS", 3)
+    monkeypatch.setattr(logic, "_GUNZIP_STEP", 64)  # gzip text inflated while pyarrow reads it
+    streamed = []
+    read_gzip_csv = logic._read_gzip_csv
+    monkeypatch.setattr(
+        logic, "_read_gzip_csv", lambda data: streamed.append(read_gzip_csv(data)) or streamed[-1]
+    )
+    assert_same(whole, ingest_day(str(tmp_path), DAY))
+    assert len(streamed) == 1 and streamed[0] is not None
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        lambda body: gzip.compress(body[:100]) + gzip.compress(body[100:]),  # two members
+        lambda body: gzip.compress(body) + b"\x00" * 5,  # zero padding: fine
+        lambda body: gzip.compress(body) + b"junk",  # not a gzip member
+        lambda body: gzip.compress(body)[:-30],  # truncated
+        lambda body: gzip.compress(body)[:-8] + b"\x00" * 8,  # wrong CRC and length
+    ],
+    ids=["two-members", "zero-padding", "trailing-junk", "truncated", "bad-crc"],
+)
+def test_gzip_inflated_while_read_matches_gzip_decompress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blob
+) -> None:
+    body = HEADER + "".join(f"T{i},2024-10-01T10:00:00Z,A,B,{i + 1},USD\n" for i in range(50))
+    (tmp_path / f"date={DAY}").mkdir()
+    (tmp_path / f"date={DAY}" / "a.csv.gz").write_bytes(blob(body.encode()))
+    try:
+        expected = gzip.decompress(blob(body.encode())).count(b"\n") - 1
+    except (OSError, EOFError):
+        expected = None
+    whole = ingest_day(str(tmp_path), DAY)
+    monkeypatch.setattr(logic, "_GUNZIP_STEP", 16)
+    streamed = ingest_day(str(tmp_path), DAY)
+    assert_same(whole, streamed)
+    if expected is None:
+        assert streamed.rejected["reason"].str.startswith("unreadable gzip file").all()
+    else:
+        assert len(streamed.valid) == expected == 50
+
+
+def test_duplicates_are_exact_when_every_hash_collides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids_a = [f"T{i % 30}" for i in range(50)] + ["Tx", "T", "T1 "]
+    ids_b = [f"T{i}" for i in range(25, 45)] + ["Tx"]
+    for name, ids in (("a.csv", ids_a), ("b.csv", ids_b)):
+        write(
+            tmp_path,
+            name,
+            HEADER + "".join(f"{t},2024-10-01T10:00:00Z,A,B,1,USD\n" for t in ids),
+        )
+    normal = ingest_day(str(tmp_path), DAY)
+    monkeypatch.setattr(logic, "_row_hashes", lambda m: np.zeros(len(m), dtype=np.uint32))
+    colliding = ingest_day(str(tmp_path), DAY)
+    assert_same(normal, colliding)
+    # "T1 " is trimmed to "T1", a repeat; the first of every id is kept, files in name order.
+    first: dict[str, tuple[str, int]] = {}
+    for name, ids in (("a.csv", ids_a), ("b.csv", ids_b)):
+        for line, t in enumerate(ids, start=2):
+            first.setdefault(t.strip(), (f"date={DAY}/{name}", line))
+    assert sorted(zip(normal.valid["source_file"], normal.valid["line"], strict=True)) == sorted(
+        first.values()
+    )
+    for row in normal.rejected.itertuples():
+        assert row.field == "transaction_id"
+        assert row.reason.startswith("duplicate transaction_id (first seen in date=")
+
+
+def test_quotes_in_a_fully_quoted_file_are_checked_to_the_last_line(tmp_path: Path) -> None:
+    """pyarrow reads a quote left open at the very end of a file as a clean value: the last
+    line is checked, so such a file still goes to the reader that rejects that line."""
+
+    def rows(prefix: str) -> str:
+        return "".join(
+            f'"{prefix}{i}","2024-10-01T10:00:00Z","A","B","{i + 1}.50","USD"\n' for i in range(20)
+        )
+
+    write(tmp_path, "a.csv", HEADER + rows("T") + '"T99","2024-10-01T10:00:00Z","A","B","1","USD')
+    write(tmp_path, "b.csv", HEADER + rows("U") + 'U98,2024-10-01T10:00:00Z,A"x,B,1,USD\n')
+    result = ingest_day(str(tmp_path), DAY)
+    assert rejected_by_line(result) == {
+        22: ("row", "unbalanced quote: a quoted value runs to the end of the file")
+    }
+    assert result.valid["sender"].tolist()[-1] == 'A"x'
+    assert len(result.valid) == 41
+
+
+def test_validate_batch_takes_record_batches(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "a.csv",
+        HEADER + "T1,2024-10-01T10:00:00Z,A,B,1,USD\nT2,2024-10-01T10:00:00Z,A,A,1,USD\n",
+    )
+    landing = read_landing_file(UPath(tmp_path / f"date={DAY}" / "a.csv"), DAY)
+    for batch in landing.rows.to_batches(max_chunksize=1):
+        valid, rejected = validate_batch(batch, landing.source_file, DAY)
+        assert valid.num_rows + len(rejected) == 1
+        assert valid.schema == logic.VALID_BATCH_SCHEMA
+    valid, rejected = validate_transactions(landing.rows, landing.source_file, DAY)
+    assert valid["transaction_id"].tolist() == ["T1"]
+    assert rejected["reason"].tolist() == ["self-transfer (sender equals receiver)"]
