@@ -3,8 +3,6 @@
 from dagster import Definitions, in_process_executor
 
 from fraud_platform.defs.alerts import alert_sensors
-from fraud_platform.defs.analytics.checks import account_scores_are_consistent
-from fraud_platform.defs.datasets.checks import fraud_dataset_matches_graph
 from fraud_platform.defs.trends.assets import weekly_fraud_trends
 from fraud_platform.deployment import deployment_resources
 from fraud_platform.schedules import (
@@ -20,7 +18,6 @@ settings = Settings.from_env()
 
 defs = Definitions(
     assets=[*daily_assets, weekly_fraud_trends],
-    asset_checks=[account_scores_are_consistent, fraud_dataset_matches_graph],
     jobs=[daily_fraud_job, weekly_trends_job],
     schedules=[daily_schedule(settings), weekly_trends_schedule],
     sensors=alert_sensors,

@@ -8,14 +8,13 @@ import pandas as pd
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, materialize
 
-from fraud_platform.definitions import defs
 from fraud_platform.defs.analytics.checks import score_problems
-from fraud_platform.defs.datasets.checks import count_mismatches
+from fraud_platform.defs.datasets.checks import count_mismatches, graph_counts
 from fraud_platform.defs.ingest.checks import rejected_share_result
 from fraud_platform.deployment import deployment_resources
 from fraud_platform.schedules import daily_assets
 from fraud_platform.settings import Settings
-from fraud_platform.tables import FraudDataset, TransactionGraph
+from fraud_platform.tables import TransactionGraph
 
 DAY = "2024-10-01"
 
@@ -36,6 +35,28 @@ def test_rejected_share_thresholds(rejected: int, passed: bool, severity) -> Non
     if severity is not None:
         assert result.severity == severity
     assert result.metadata["rejected_share"].value == pytest.approx(rejected / 1000)
+
+
+GOOD_ROWS = "".join(f"T{i},{DAY}T01:00:00Z,A{i % 3},B{i % 4},{i + 1}.00,USD\n" for i in range(8))
+HEADER = "transaction_id,timestamp,sender,receiver,amount,currency\n"
+
+
+def day_settings(storage_dir: Path, database_url: str, schema: str, monkeypatch) -> Settings:
+    monkeypatch.setenv("FRAUD_DATABASE_URL", database_url)
+    return Settings(
+        storage_url=str(storage_dir),
+        database_url=database_url,
+        viewer_base_url="http://v",
+        high_risk_threshold=0.8,
+        database_schema=schema,
+    )
+
+
+def write_day(storage_dir: Path, rows: str) -> Path:
+    folder = storage_dir / "landing" / "transactions" / f"date={DAY}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a.csv").write_text(HEADER + rows)
+    return folder
 
 
 def scores(**overrides: list) -> pd.DataFrame:
@@ -66,38 +87,51 @@ def test_dataset_counts_must_match_the_graph_and_the_rows() -> None:
             {"partition_date": [DAY] * 2, "sender": ["A", "B"], "receiver": ["B", "C"]}
         ),
     )
+    expected = graph_counts(graph)
+    assert expected == {DAY: (3, 2)}
     summary = pd.DataFrame({"partition_date": [DAY], "node_count": [3], "edge_count": [2]})
-    good = FraudDataset(summary=summary, nodes=graph.nodes, edges=graph.edges)
-    assert count_mismatches(good, graph) == []
-    lost_row = FraudDataset(summary=summary, nodes=graph.nodes.iloc[:2], edges=graph.edges)
-    assert count_mismatches(lost_row, graph) == [f"{DAY}: dataset says (3, 2), rows stored (2, 2)"]
-    wrong_claim = FraudDataset(
-        summary=summary.assign(edge_count=5), nodes=graph.nodes, edges=graph.edges
-    )
-    assert len(count_mismatches(wrong_claim, graph)) == 2
+    assert count_mismatches(summary, expected, {DAY: (3, 2)}) == []
+    assert count_mismatches(summary, expected, {DAY: (2, 2)}) == [
+        f"{DAY}: dataset says (3, 2), rows stored (2, 2)"
+    ]
+    assert count_mismatches(summary, expected, {}) == [
+        f"{DAY}: dataset says (3, 2), rows stored (0, 0)"
+    ]
+    assert len(count_mismatches(summary.assign(edge_count=5), expected, {DAY: (3, 2)})) == 2
+
+
+def test_the_dataset_check_counts_the_warehouse_rows(
+    storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch
+) -> None:
+    """The check fails when a stored row goes missing behind the platform's back."""
+    import psycopg
+    from psycopg import sql
+
+    from fraud_platform.defs.datasets.checks import stored_counts
+
+    settings = day_settings(storage_dir, database_url, warehouse_schema, monkeypatch)
+    write_day(storage_dir, GOOD_ROWS)
+    result = materialize(daily_assets, partition_key=DAY, resources=deployment_resources(settings))
+    check = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert check["fraud_dataset_matches_graph"].passed
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        nodes, edges = stored_counts(connection, warehouse_schema, [DAY])[DAY]
+        assert (nodes, edges) == (7, 8)
+        connection.execute(
+            sql.SQL("DELETE FROM {} WHERE account = 'A0'").format(
+                sql.Identifier(warehouse_schema, "dataset_nodes")
+            )
+        )
+        assert stored_counts(connection, warehouse_schema, [DAY]) == {DAY: (6, 8)}
+        assert stored_counts(connection, warehouse_schema, ["2024-10-02"]) == {"2024-10-02": (0, 0)}
 
 
 def test_checks_run_with_the_day_and_block_a_mostly_rejected_day(
     storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch
 ) -> None:
-    monkeypatch.setenv("FRAUD_DATABASE_URL", database_url)
-    settings = Settings(
-        storage_url=str(storage_dir),
-        database_url=database_url,
-        viewer_base_url="http://v",
-        high_risk_threshold=0.8,
-        database_schema=warehouse_schema,
-    )
-    folder = storage_dir / "landing" / "transactions" / f"date={DAY}"
-    folder.mkdir(parents=True)
-    good = "".join(f"T{i},{DAY}T01:00:00Z,A{i % 3},B{i % 4},{i + 1}.00,USD\n" for i in range(8))
-    (folder / "a.csv").write_text(
-        "transaction_id,timestamp,sender,receiver,amount,currency\n" + good
-    )
-    checks = list(defs.asset_checks)
-    result = materialize(
-        [*daily_assets, *checks], partition_key=DAY, resources=deployment_resources(settings)
-    )
+    settings = day_settings(storage_dir, database_url, warehouse_schema, monkeypatch)
+    folder = write_day(storage_dir, GOOD_ROWS)
+    result = materialize(daily_assets, partition_key=DAY, resources=deployment_resources(settings))
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert {
         "rejected_share",
@@ -108,13 +142,9 @@ def test_checks_run_with_the_day_and_block_a_mostly_rejected_day(
 
     # Now a day with 3 good rows out of 10: the blocking check fails and the graph is not built.
     bad = "".join(f"X{i},{DAY}T01:00:00Z,A,B,not-money,USD\n" for i in range(7))
-    (folder / "a.csv").write_text(
-        "transaction_id,timestamp,sender,receiver,amount,currency\n"
-        + "".join(good.splitlines(True)[:3])
-        + bad
-    )
+    (folder / "a.csv").write_text(HEADER + "".join(GOOD_ROWS.splitlines(True)[:3]) + bad)
     result = materialize(
-        [*daily_assets, *checks],
+        daily_assets,
         partition_key=DAY,
         resources=deployment_resources(settings),
         raise_on_error=False,

@@ -1,11 +1,13 @@
 """Analytics: every account's centrality, cluster and risk score for the day."""
 
 import time
+from collections.abc import Iterator
 
 import pandas as pd
-from dagster import AssetExecutionContext, Config, MetadataValue, asset
+from dagster import AssetCheckResult, AssetExecutionContext, Config, MetadataValue, Output, asset
 from pydantic import Field
 
+from fraud_platform.defs.analytics.checks import account_scores_check, account_scores_check_spec
 from fraud_platform.defs.analytics.logic import DAMPING, LOUVAIN_RESOLUTION, score_graph
 from fraud_platform.defs.analytics.resources import GraphEngineResource, Watchlist
 from fraud_platform.defs.datasets.logic import dataset_id_for, dataset_url
@@ -33,6 +35,7 @@ class AccountScoresConfig(Config):
     retry_policy=storage_retry_policy,
     freshness_policy=daily_freshness_policy,
     group_name="analytics",
+    check_specs=[account_scores_check_spec],
 )
 def account_scores(
     context: AssetExecutionContext,
@@ -41,11 +44,12 @@ def account_scores(
     publishing: DatasetPublishing,
     watchlist: Watchlist,
     transaction_graph: TransactionGraph,
-) -> pd.DataFrame:
+) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
     """PageRank centrality (directed, by amount), Louvain cluster, risk score and its components.
 
     The watchlist, when its file exists, is read on every run: a listing added today applies
     to the days computed from now on (and to re-runs of earlier days within its ``since``).
+    The consistency check runs on the scores once they are stored.
     """
     engine, reason = graph_engine.select()
     context.log.info(f"Graph engine: {engine.name} ({reason})")
@@ -89,5 +93,5 @@ def account_scores(
         metadata["days"] = MetadataValue.md(
             pd.DataFrame([r.__dict__ for r in reports]).to_markdown(index=False)
         )
-    context.add_output_metadata(metadata)
-    return scores
+    yield Output(scores, metadata=metadata)
+    yield account_scores_check(scores)

@@ -1,10 +1,24 @@
 """Datasets: the day's scored accounts and edges, named, described and persisted with an id/URL."""
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetKey, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetKey,
+    MetadataValue,
+    Output,
+    asset,
+)
 
+from fraud_platform.defs.datasets.checks import (
+    fraud_dataset_check,
+    fraud_dataset_check_spec,
+    graph_counts,
+    stored_counts,
+)
 from fraud_platform.defs.datasets.logic import build_fraud_dataset
 from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.partitions import (
@@ -13,6 +27,7 @@ from fraud_platform.partitions import (
     daily_partitions,
     storage_retry_policy,
 )
+from fraud_platform.storage.warehouse import PostgresWarehouse
 from fraud_platform.tables import PARTITION_COLUMN, FraudDataset, TransactionGraph
 from fraud_platform.viewer.preview import top_accounts_markdown
 
@@ -28,18 +43,21 @@ from fraud_platform.viewer.preview import top_accounts_markdown
     # (and `--select '*fraud_dataset'` runs the whole day, rejected rows included).
     deps=[AssetKey("rejected_transactions")],
     metadata={"partition_expr": PARTITION_COLUMN, "table": "datasets"},
+    check_specs=[fraud_dataset_check_spec],
 )
 def fraud_dataset(
     context: AssetExecutionContext,
     publishing: DatasetPublishing,
+    warehouse: PostgresWarehouse,
     transaction_graph: TransactionGraph,
     account_scores: pd.DataFrame,
-) -> FraudDataset:
+) -> Iterator[Output[FraudDataset] | AssetCheckResult]:
     """The persisted dataset: encoded accounts, weighted edges, name, description, id and URL.
 
     Stored as Parquet in the object store and in the warehouse (``fraud.datasets``,
     ``fraud.dataset_nodes``, ``fraud.dataset_edges``); a day's old rows are replaced in the same
-    transaction that writes the new ones.
+    transaction that writes the new ones. Once stored, the day's rows are counted in the
+    warehouse against the graph (the ``fraud_dataset_matches_graph`` check).
     """
     dataset = build_fraud_dataset(
         transaction_graph,
@@ -72,5 +90,8 @@ def fraud_dataset(
                 [PARTITION_COLUMN, "dataset_id", "node_count", "high_risk_count", "url"]
             ].to_markdown(index=False)
         )
-    context.add_output_metadata(metadata)
-    return dataset
+    yield Output(dataset, metadata=metadata)
+    days = [str(day) for day in summary[PARTITION_COLUMN]]
+    with warehouse.connect() as connection:
+        stored = stored_counts(connection, warehouse.schema_name, days)
+    yield fraud_dataset_check(summary, graph_counts(transaction_graph), stored)

@@ -1,54 +1,76 @@
-"""Dataset checks: what was persisted matches the graph it was built from."""
+"""Dataset checks: what was persisted matches the graph it was built from.
+
+The check runs inside the ``fraud_dataset`` step, right after the dataset is stored: it counts
+the day's rows in the warehouse with one ``COUNT`` per table and compares them with the graph
+the step already holds and with the counts the dataset claims, so a lost or duplicated row shows
+without loading millions of rows back.
+"""
+
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, asset_check
+import psycopg
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
-from fraud_platform.partitions import daily_partitions
-from fraud_platform.tables import PARTITION_COLUMN, FraudDataset, TransactionGraph
+from fraud_platform.storage.warehouse import stored_row_counts
+from fraud_platform.tables import PARTITION_COLUMN, TransactionGraph
+
+DATASET_CHECK = "fraud_dataset_matches_graph"
+
+#: Day -> (nodes, edges).
+Counts = Mapping[str, tuple[int, int]]
+
+fraud_dataset_check_spec = AssetCheckSpec(
+    name=DATASET_CHECK,
+    asset=AssetKey("fraud_dataset"),
+    description=(
+        "The warehouse holds as many accounts and edges for the day as the day's graph has, "
+        "and as the dataset's summary row says."
+    ),
+)
 
 
-def count_mismatches(dataset: FraudDataset, graph: TransactionGraph) -> list[str]:
-    """Days whose persisted node/edge counts differ from the graph's (or from their own rows)."""
-    expected = pd.DataFrame(
-        {
-            "nodes": graph.nodes.groupby(PARTITION_COLUMN).size(),
-            "edges": graph.edges.groupby(PARTITION_COLUMN).size(),
-        }
-    )
-    stored_rows = pd.DataFrame(
-        {
-            "nodes": dataset.nodes.groupby(PARTITION_COLUMN).size(),
-            "edges": dataset.edges.groupby(PARTITION_COLUMN).size(),
-        }
-    )
+def graph_counts(graph: TransactionGraph) -> dict[str, tuple[int, int]]:
+    """Nodes and edges per day of a graph."""
+    nodes = graph.nodes[PARTITION_COLUMN].astype("str").value_counts()
+    edges = graph.edges[PARTITION_COLUMN].astype("str").value_counts()
+    return {
+        str(day): (int(nodes.get(day, 0)), int(edges.get(day, 0)))
+        for day in nodes.index.union(edges.index)
+    }
+
+
+def stored_counts(connection: psycopg.Connection, schema: str, days: Sequence[str]) -> Counts:
+    """Rows of ``dataset_nodes`` and ``dataset_edges`` per day, counted by the warehouse."""
+    nodes = stored_row_counts(connection, schema, "dataset_nodes", days)
+    edges = stored_row_counts(connection, schema, "dataset_edges", days)
+    return {day: (nodes[day], edges[day]) for day in nodes}
+
+
+def count_mismatches(summary: pd.DataFrame, expected: Counts, stored: Counts) -> list[str]:
+    """Days whose claimed node/edge counts differ from the graph's or from the rows stored."""
     problems: list[str] = []
-    for row in dataset.summary.itertuples(index=False):
+    for row in summary.itertuples(index=False):
         day = str(getattr(row, PARTITION_COLUMN))
-        want = expected.reindex([day]).fillna(0).iloc[0]
-        have = stored_rows.reindex([day]).fillna(0).iloc[0]
         claims = (int(row.node_count), int(row.edge_count))
-        if claims != (int(want["nodes"]), int(want["edges"])):
-            problems.append(f"{day}: dataset says {claims}, graph has {tuple(want.astype(int))}")
-        if claims != (int(have["nodes"]), int(have["edges"])):
-            problems.append(f"{day}: dataset says {claims}, rows stored {tuple(have.astype(int))}")
+        want = tuple(expected.get(day, (0, 0)))
+        have = tuple(stored.get(day, (0, 0)))
+        if claims != want:
+            problems.append(f"{day}: dataset says {claims}, graph has {want}")
+        if claims != have:
+            problems.append(f"{day}: dataset says {claims}, rows stored {have}")
     return problems
 
 
-@asset_check(
-    partitions_def=daily_partitions,
-    asset="fraud_dataset",
-    additional_ins={"transaction_graph": AssetIn("transaction_graph")},
-    description="The persisted dataset has as many accounts and edges as the day's graph.",
-)
-def fraud_dataset_matches_graph(
-    fraud_dataset: FraudDataset, transaction_graph: TransactionGraph
+def fraud_dataset_check(
+    summary: pd.DataFrame, expected: Counts, stored: Counts
 ) -> AssetCheckResult:
-    problems = count_mismatches(fraud_dataset, transaction_graph)
+    """The check's verdict (ERROR on any mismatch)."""
+    problems = count_mismatches(summary, expected, stored)
     return AssetCheckResult(
+        check_name=DATASET_CHECK,
+        asset_key=AssetKey("fraud_dataset"),
         passed=not problems,
         severity=AssetCheckSeverity.ERROR,
-        metadata={
-            "days": len(fraud_dataset.summary),
-            "problems": "; ".join(problems) or "none",
-        },
+        metadata={"days": len(summary), "problems": "; ".join(problems) or "none"},
     )

@@ -44,8 +44,19 @@ def dataset_url(viewer_base_url: str, dataset_id: str) -> str:
 
 
 def point_colors(cluster: pd.Series) -> pd.Series:
-    palette = np.asarray(PALETTE, dtype=object)
-    return pd.Series(palette[cluster.to_numpy(dtype=np.int64) % len(palette)], dtype="str")
+    """The cluster's palette color, as a categorical (20 strings, one small code per account)."""
+    codes = cluster.to_numpy(dtype=np.int64) % len(PALETTE)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=list(PALETTE)))
+
+
+def constant_text(value: str, length: int) -> pd.Series:
+    """A text column holding one value on every row, as a one-category categorical.
+
+    A day's ``dataset_id`` and ``partition_date`` repeat on millions of rows: as categoricals
+    they cost one byte a row in memory, are dictionary-encoded in Parquet as they are, and the
+    warehouse encodes the value once.
+    """
+    return pd.Series(pd.Categorical.from_codes(np.zeros(length, dtype=np.int8), [value]))
 
 
 def point_sizes(centrality: pd.Series) -> pd.Series:
@@ -72,10 +83,13 @@ def encode_nodes(scores: pd.DataFrame, dataset_id: str) -> pd.DataFrame:
         else pd.Series(np.nan, index=scores.index, dtype="float64")
         for column in OPTIONAL_NODE_COLUMNS
     }
+    days = scores[PARTITION_COLUMN].unique()
     nodes = pd.DataFrame(
         {
-            "dataset_id": pd.Series(dataset_id, index=scores.index, dtype="str"),
-            PARTITION_COLUMN: scores[PARTITION_COLUMN].astype("str"),
+            "dataset_id": constant_text(dataset_id, len(scores)),
+            PARTITION_COLUMN: constant_text(str(days[0]), len(scores))
+            if len(days) == 1
+            else scores[PARTITION_COLUMN].astype("str"),
             "account": scores["account"].astype("str"),
             "centrality": scores["centrality"].astype("float64"),
             "cluster": scores["cluster"].astype("int64"),
@@ -118,9 +132,13 @@ def build_fraud_dataset(
     summaries, node_parts, edge_parts = [], [], []
     for day in days:
         dataset_id = dataset_id_for(day)
-        nodes = encode_nodes(scores[scores[PARTITION_COLUMN] == day], dataset_id)
-        day_edges = graph.edges[graph.edges[PARTITION_COLUMN] == day]
-        edges = day_edges.assign(dataset_id=dataset_id)[list(DATASET_EDGE_COLUMNS)]
+        day_scores = _of_day(scores, day)
+        day_edges = _of_day(graph.edges, day).reset_index(drop=True)
+        nodes = encode_nodes(day_scores, dataset_id)
+        edges = day_edges.assign(
+            dataset_id=constant_text(dataset_id, len(day_edges)),
+            **{PARTITION_COLUMN: constant_text(day, len(day_edges))},
+        )[list(DATASET_EDGE_COLUMNS)]
         name, description, high_risk = describe_day(day, nodes, edges, high_risk_threshold)
         summaries.append(
             {
@@ -136,7 +154,7 @@ def build_fraud_dataset(
             }
         )
         node_parts.append(nodes)
-        edge_parts.append(edges.reset_index(drop=True))
+        edge_parts.append(edges)
     datasets = pd.DataFrame(summaries, columns=list(DATASET_COLUMNS))
     datasets = datasets.astype(
         {"node_count": "int64", "edge_count": "int64", "high_risk_count": "int64"}
@@ -147,8 +165,25 @@ def build_fraud_dataset(
     )
     return FraudDataset(
         summary=datasets,
-        nodes=pd.concat(node_parts, ignore_index=True) if node_parts else empty_nodes,
-        edges=pd.concat(edge_parts, ignore_index=True)
+        nodes=_concat(node_parts) if node_parts else empty_nodes,
+        edges=_concat(edge_parts)
         if edge_parts
         else graph.edges.assign(dataset_id="")[list(DATASET_EDGE_COLUMNS)],
     )
+
+
+def _of_day(frame: pd.DataFrame, day: str) -> pd.DataFrame:
+    """The rows of ``day`` (a frame holding only that day is passed through uncopied)."""
+    of_day = (frame[PARTITION_COLUMN].astype("str") == day).to_numpy(dtype=bool)
+    return frame if of_day.all() else frame[of_day]
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Days' frames as one; their one-category columns become text when the days differ."""
+    if len(parts) == 1:
+        return parts[0]
+    frame = pd.concat(parts, ignore_index=True)
+    for column in ("dataset_id", PARTITION_COLUMN, "point_color"):
+        if column in frame.columns and isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype("str")
+    return frame
