@@ -1,13 +1,17 @@
 """The deployment as operators run it: dagster-webserver and dagster-daemon on PostgreSQL.
 
-A 3-day backfill is launched with the GraphQL mutation the UI sends (`launchPartitionBackfill`);
-the daemon runs it; the alert sensor (running by default) delivers one webhook message per day.
+A 3-day backfill is launched with the GraphQL mutation the UI sends (`launchPartitionBackfill`)
+and a fourth day with `dagster job backfill`; the daemon runs one run per day. The third day's
+files exceed the input budget: its run fails, naming the reason, and the other days are
+published and alerted on; the alert sensor (running by default) delivers one webhook message per
+published day.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,6 +35,10 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 DAYS = ["2024-10-01", "2024-10-02", "2024-10-03"]
+BAD_DAY = "2024-10-03"  # its landing files exceed the input budget
+CLI_DAY = "2024-10-04"
+#: The input budget of the deployment: the generated days are far below it, the bad day above.
+MAX_DAY_BYTES = 4_000_000
 DAILY_KEYS = [
     "raw_transactions",
     "rejected_transactions",
@@ -53,8 +61,29 @@ STATUS = """
 query Backfill($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
     __typename
-    ... on PartitionBackfill { status runs { runId status } }
+    ... on PartitionBackfill {
+      status
+      runs { runId status tags { key value } }
+    }
     ... on PythonError { message }
+  }
+}
+"""
+RUNS = """
+query Runs($tags: [ExecutionTag!]) {
+  runsOrError(filter: {tags: $tags}) {
+    __typename
+    ... on Runs { results { runId status tags { key value } } }
+  }
+}
+"""
+FAILURES = """
+query Failures($runId: ID!) {
+  logsForRun(runId: $runId) {
+    __typename
+    ... on EventConnection {
+      events { __typename ... on ExecutionStepFailureEvent { stepKey error { message } } }
+    }
   }
 }
 """
@@ -85,8 +114,10 @@ def deployment(
     """Webserver and daemon from the repository root, Dagster's storage in its own database."""
     storage = tmp_path / "storage"
     generate_days(
-        str(storage), date(2024, 10, 1), len(DAYS), SampleConfig(transactions_per_day=3000)
+        str(storage), date(2024, 10, 1), len(DAYS) + 1, SampleConfig(transactions_per_day=3000)
     )
+    bad_folder = storage / "landing" / "transactions" / f"date={BAD_DAY}"
+    (bad_folder / "part-999.csv").write_bytes(b"x" * MAX_DAY_BYTES)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
@@ -99,6 +130,7 @@ def deployment(
         "FRAUD_DATABASE_SCHEMA": warehouse_schema,
         "FRAUD_ALERT_WEBHOOK_URL": f"{receiver.url}/alerts",
         "FRAUD_HIGH_RISK_THRESHOLD": "0.6",
+        "FRAUD_MAX_DAY_BYTES": str(MAX_DAY_BYTES),
     }
     port = free_port()
     bin_dir = Path(sys.executable).parent
@@ -155,10 +187,33 @@ def deployment(
             log.close()
 
 
-def test_backfill_from_the_ui_mutation_runs_and_alerts(
+def partition_of(run: dict) -> str:
+    """The one day a run covers: a job run's partition, or an asset backfill run's range."""
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    if "dagster/partition" in tags:
+        return tags["dagster/partition"]
+    start = tags["dagster/asset_partition_range_start"]
+    assert tags["dagster/asset_partition_range_end"] == start, tags
+    return start
+
+
+def wait_for_runs(url: str, tags: list[dict], count: int, timeout: float) -> list[dict]:
+    """The runs carrying ``tags`` once ``count`` of them have finished."""
+    deadline = time.monotonic() + timeout
+    runs: list[dict] = []
+    while time.monotonic() < deadline:
+        runs = graphql(url, RUNS, {"tags": tags})["runsOrError"]["results"]
+        done = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+        if len(done) >= count:
+            return runs
+        time.sleep(3)
+    pytest.fail(f"runs {tags} did not finish: {runs}")
+
+
+def test_backfills_run_a_day_per_run_isolate_a_bad_day_and_alert(
     deployment: tuple[str, Receiver, dict[str, str]], database_url: str, warehouse_schema: str
 ) -> None:
-    url, webhook, _ = deployment
+    url, webhook, env = deployment
     launched = graphql(
         url,
         LAUNCH,
@@ -167,6 +222,32 @@ def test_backfill_from_the_ui_mutation_runs_and_alerts(
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]
 
+    # The CLI's backfill of the next day, into the same queue.
+    cli = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "job",
+            "backfill",
+            "-w",
+            "workspace.yaml",
+            "-j",
+            "daily_fraud_job",
+            "--from",
+            CLI_DAY,
+            "--to",
+            CLI_DAY,
+            "--noprompt",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cli.returncode == 0, cli.stdout[-3000:] + cli.stderr[-3000:]
+    cli_backfill = re.search(r"Launched backfill job `([^`]+)`", cli.stdout)
+    assert cli_backfill, cli.stdout[-3000:]
+
     deadline = time.monotonic() + 420
     status = None
     while time.monotonic() < deadline:
@@ -174,16 +255,31 @@ def test_backfill_from_the_ui_mutation_runs_and_alerts(
         if status["status"] not in ("REQUESTED", "CANCELING", "FAILING"):
             break
         time.sleep(3)
-    assert status is not None and status["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), status
-    assert status["runs"] and all(r["status"] == "SUCCESS" for r in status["runs"])
+    assert status is not None, status
+    # One run per day: the bad day failed on its own, the others succeeded.
+    assert status["status"] in ("COMPLETED_FAILED", "FAILED"), status
+    by_day = {partition_of(run): run for run in status["runs"]}
+    assert sorted(by_day) == DAYS
+    assert {day: run["status"] for day, run in by_day.items()} == {
+        day: "FAILURE" if day == BAD_DAY else "SUCCESS" for day in DAYS
+    }
+    events = graphql(url, FAILURES, {"runId": by_day[BAD_DAY]["runId"]})["logsForRun"]["events"]
+    failures = [e for e in events if e["__typename"] == "ExecutionStepFailureEvent"]
+    assert failures and failures[0]["stepKey"] == "raw_transactions"
+    assert f"day {BAD_DAY} not read" in failures[0]["error"]["message"]
+    assert "input budget" in failures[0]["error"]["message"]
 
+    cli_runs = wait_for_runs(url, [{"key": "dagster/backfill", "value": cli_backfill[1]}], 1, 300)
+    assert [(partition_of(r), r["status"]) for r in cli_runs] == [(CLI_DAY, "SUCCESS")]
+
+    published = sorted([*(d for d in DAYS if d != BAD_DAY), CLI_DAY])
     with psycopg.connect(database_url) as conn:
         datasets = conn.execute(
             sql.SQL(
                 "SELECT partition_date::text, high_risk_count FROM {}.datasets ORDER BY 1"
             ).format(sql.Identifier(warehouse_schema))
         ).fetchall()
-    assert [d for d, _ in datasets] == DAYS
+    assert [d for d, _ in datasets] == published
     expected_days = {d for d, high in datasets if high > 0}
     assert expected_days, "the sample days should have high-risk accounts at this threshold"
 

@@ -1,9 +1,12 @@
 """Trends: a weekly asset over the seven daily datasets of its week."""
 
+import warnings
+
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    BetaWarning,
     MetadataValue,
     TimeWindowPartitionMapping,
     WeeklyPartitionsDefinition,
@@ -20,19 +23,18 @@ weekly_partitions = WeeklyPartitionsDefinition(
     start_date="2024-09-30", day_offset=1, timezone="UTC"
 )
 
+with warnings.catch_warnings():
+    # A beta parameter used on purpose; its notice would print on every load of the code.
+    warnings.simplefilter("ignore", BetaWarning)
+    #: The first week starts before FIRST_DAY: its missing days are simply not there.
+    week_of_days = TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
+
 
 @asset(
     partitions_def=weekly_partitions,
     group_name="trends",
     retry_policy=storage_retry_policy,
-    ins={
-        "fraud_dataset": AssetIn(
-            # The first week starts before FIRST_DAY: its missing days are simply not there.
-            partition_mapping=TimeWindowPartitionMapping(
-                allow_nonexistent_upstream_partitions=True
-            ),
-        )
-    },
+    ins={"fraud_dataset": AssetIn(partition_mapping=week_of_days)},
 )
 def weekly_fraud_trends(
     context: AssetExecutionContext, publishing: DatasetPublishing, fraud_dataset: FraudDataset
