@@ -25,7 +25,8 @@ secret; `object_store_errors` does this for the IO manager and the landing zone 
 
 import os
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import fields, is_dataclass
 from pathlib import Path
@@ -217,6 +218,17 @@ def frame_to_table(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
+def _each(function: Callable[..., Any], *arguments: Iterable[Any]) -> list[Any]:
+    """``function`` over the arguments, on worker threads when there are several; the first
+    error is raised once all calls have ended."""
+    calls = list(zip(*arguments, strict=True))
+    if len(calls) <= 1:
+        return [function(*call) for call in calls]
+    with ThreadPoolExecutor(max_workers=min(len(calls), 4)) as pool:
+        futures = [pool.submit(function, *call) for call in calls]
+    return [future.result() for future in futures]
+
+
 def parquet_write_options(table: pa.Table) -> dict[str, Any]:
     """Per-column Parquet settings: dictionaries and text statistics only where they pay.
 
@@ -324,30 +336,26 @@ class ParquetFilesIOManager(UPathIOManager):
 
         Every file is encoded before any final name changes (locally: all temporary files are
         written before the renames), so a failure while encoding leaves every final name as it was.
+        A bundle's members are encoded at once on worker threads (Arrow's Parquet writer releases
+        the GIL): the 10M day's graph is one 9M-row and one 2.4M-row file.
         """
         tables = {path: frame_to_table(frame) for path, frame in files.items()}
         if not tables:
             return 0
         if not all(is_local(path) for path in tables):
-            encoded = {path: self._encode(table) for path, table in tables.items()}
+            encoded = dict(zip(tables, _each(self._encode, tables.values()), strict=True))
             for path, data in encoded.items():
                 # An S3 object becomes visible only once its upload completes: whole or not at all.
                 with object_store_errors(path, "write"):
                     path.fs.pipe_file(path.path, data)
             return sum(len(data) for data in encoded.values())
         temporaries: dict[Path, Path] = {}
+        for path in tables:
+            final = Path(path.path)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temporaries[final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")] = final
         try:
-            for path, table in tables.items():
-                final = Path(path.path)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
-                temporaries[temporary] = final
-                pq.write_table(
-                    table,
-                    temporary,
-                    compression=self.compression,
-                    **parquet_write_options(table),
-                )
+            _each(self._write_local, tables.values(), temporaries)
             written = sum(temporary.stat().st_size for temporary in temporaries)
             for temporary, final in temporaries.items():
                 os.replace(temporary, final)
@@ -355,6 +363,9 @@ class ParquetFilesIOManager(UPathIOManager):
         finally:
             for temporary in temporaries:
                 temporary.unlink(missing_ok=True)
+
+    def _write_local(self, table: pa.Table, path: Path) -> None:
+        pq.write_table(table, path, compression=self.compression, **parquet_write_options(table))
 
     def _encode(self, table: pa.Table) -> bytes:
         sink = pa.BufferOutputStream()
