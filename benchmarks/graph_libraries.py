@@ -27,10 +27,9 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from fraud_platform.defs.analytics.engines.base import modularity
+from fraud_platform.defs.analytics.engines.base import edge_vertices, modularity
 from fraud_platform.defs.analytics.engines.cpu import (
     CpuEngine,
-    factorize_accounts,
     pagerank_power,
     pagerank_transition,
     undirected_coo,
@@ -102,7 +101,7 @@ def main() -> None:
     print(f"generated in {time.perf_counter() - start:.1f} s")
 
     (accounts, senders, receivers), _ = timed(
-        "factorize accounts (pd.factorize)", args.repeat, lambda: factorize_accounts(edges)
+        "factorize accounts (pd.factorize)", args.repeat, lambda: edge_vertices(edges)
     )
     weights = edges["amount_total"].to_numpy(np.float64)
     n = len(accounts)

@@ -23,13 +23,16 @@ import cProfile  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
+import threading  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import psutil  # noqa: E402
 
-#: Wall-clock intervals recorded by the wrappers: label, start, end (seconds since the epoch).
+#: Wall-clock intervals recorded by the wrappers: label, start, end (seconds since the epoch) and
+#: whether the run's main thread made the call (Louvain and the dataset's Parquet write run on
+#: worker threads, beside the main thread's work).
 INTERVALS: list[dict[str, Any]] = []
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +48,8 @@ def _timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return function(*args, **kwargs)
         finally:
-            INTERVALS.append({"label": label, "start": start, "end": time.time()})
+            main = threading.current_thread() is threading.main_thread()
+            INTERVALS.append({"label": label, "start": start, "end": time.time(), "main": main})
 
     return wrapper
 
@@ -64,13 +68,14 @@ def _wrap(owner: Any, name: str, label: str, *, required: bool = True) -> None:
 def instrument() -> None:
     """Time what the assets call, at the names they look up at call time.
 
-    Nested intervals are expected (``score_graph`` contains PageRank and Louvain; the dataset IO
-    manager's write contains a Parquet write and a PostgreSQL load); the parent keeps each
-    interval's self time.
+    Nested intervals are expected (``score_graph`` contains PageRank and the layout; the dataset
+    IO manager's write contains a PostgreSQL load); the parent keeps each interval's self time.
+    Louvain and the dataset's Parquet write run on worker threads, beside the main thread.
     """
     from fraud_platform.defs.analytics import assets as analytics_assets
     from fraud_platform.defs.analytics.engines.cpu import CpuEngine, CpuGraph
     from fraud_platform.defs.datasets import assets as dataset_assets
+    from fraud_platform.defs.datasets import resources as dataset_resources
     from fraud_platform.defs.graph import assets as graph_assets
     from fraud_platform.defs.ingest import resources as ingest_resources
     from fraud_platform.storage.object_store import ParquetFilesIOManager
@@ -86,6 +91,12 @@ def instrument() -> None:
     _wrap(dataset_assets, "build_fraud_dataset", "dataset build")
     for assets_module in (analytics_assets, dataset_assets):
         _wrap(assets_module, "top_accounts_markdown", "asset metadata", required=False)
+    # The checks run inside their assets' steps.
+    _wrap(analytics_assets, "account_scores_check", "asset checks")
+    _wrap(dataset_assets, "stored_counts", "asset checks")
+    _wrap(dataset_assets, "graph_counts", "asset checks")
+    # The dataset's Parquet write (worker thread) and PostgreSQL load (main thread) overlap.
+    del dataset_resources
     _wrap(ParquetFilesIOManager, "handle_output", "Parquet write")
     _wrap(ParquetFilesIOManager, "load_input", "Parquet read")
     _wrap(PostgresTableIOManager, "handle_output", "PostgreSQL load")
