@@ -101,7 +101,11 @@ def test_a_day_round_trips_with_its_dtypes(storage_dir: Path) -> None:
     def seen(raw: pd.DataFrame) -> pd.DataFrame:
         return raw
 
-    result = materialize([raw, seen], partition_key="2024-10-02", resources=io(storage_dir))
+    # Two runs: within one, the next step is handed the value written (tested below).
+    result = materialize([raw], partition_key="2024-10-02", resources=io(storage_dir))
+    reread = materialize(
+        [raw.to_source_asset(), seen], partition_key="2024-10-02", resources=io(storage_dir)
+    )
 
     path = storage_dir / "raw" / "2024-10-02.parquet"
     assert sorted(
@@ -110,7 +114,7 @@ def test_a_day_round_trips_with_its_dtypes(storage_dir: Path) -> None:
         "raw/2024-10-02.parquet",
         "seen/2024-10-02.parquet",
     ]
-    loaded = result.output_for_node("seen")
+    loaded = reread.output_for_node("seen")
     pd.testing.assert_frame_equal(loaded, written)
     assert loaded["receiver"].tolist()[:2] == ["", "x'); DROP TABLE t; --"]
     assert pd.isna(loaded["currency"][1])
@@ -135,14 +139,17 @@ def test_a_bundle_is_one_file_per_member_and_round_trips(storage_dir: Path) -> N
     def seen(transaction_graph: TransactionGraph) -> TransactionGraph:
         return transaction_graph
 
-    result = materialize(
-        [transaction_graph, seen], partition_key="2024-10-01", resources=io(storage_dir)
+    result = materialize([transaction_graph], partition_key="2024-10-01", resources=io(storage_dir))
+    reread = materialize(
+        [transaction_graph.to_source_asset(), seen],
+        partition_key="2024-10-01",
+        resources=io(storage_dir),
     )
 
     folder = storage_dir / "transaction_graph" / "2024-10-01"
     assert sorted(p.name for p in folder.iterdir()) == ["edges.parquet", "nodes.parquet"]
     pd.testing.assert_frame_equal(pd.read_parquet(folder / "edges.parquet"), written.edges)
-    loaded = result.output_for_node("seen")
+    loaded = reread.output_for_node("seen")
     assert isinstance(loaded, TransactionGraph)
     pd.testing.assert_frame_equal(loaded.nodes, written.nodes)
     pd.testing.assert_frame_equal(loaded.edges, written.edges)
@@ -151,6 +158,51 @@ def test_a_bundle_is_one_file_per_member_and_round_trips(storage_dir: Path) -> N
     assert metadata["edges_rows"].value == 2
     assert metadata["files"].value == 2
     assert metadata["path"].value == str(folder)
+
+
+def test_the_next_step_of_a_run_is_handed_the_value_just_written(
+    storage_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one run the file is written, and the steps that load it next get the value written,
+    shallow-copied, without reading it back; once loaded it is dropped at the next output, and
+    what is not kept (here: the first day of a later range) is read from the files."""
+    from fraud_platform.storage import object_store
+
+    reads: list[str] = []
+    read_tables = object_store.ParquetFilesIOManager._read_tables
+
+    def counted(self, context, stem):
+        reads.append(stem.name)
+        return read_tables(self, context, stem)
+
+    monkeypatch.setattr(object_store.ParquetFilesIOManager, "_read_tables", counted)
+    written = transactions("2024-10-01", 3)
+
+    @asset(partitions_def=daily_partitions)
+    def raw() -> pd.DataFrame:
+        return written
+
+    @asset(partitions_def=daily_partitions)
+    def doubled(raw: pd.DataFrame) -> pd.DataFrame:
+        raw["amount"] = raw["amount"] * 2  # changes this step's copy only
+        return raw
+
+    @asset(partitions_def=daily_partitions)
+    def both(raw: pd.DataFrame, doubled: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([raw, doubled], ignore_index=True)
+
+    result = materialize(
+        [raw, doubled, both], partition_key="2024-10-01", resources=io(storage_dir)
+    )
+    assert (storage_dir / "raw" / "2024-10-01.parquet").is_file()
+    # `raw` was handed to `doubled`, then dropped when `doubled` was written: `both` read it.
+    assert reads == ["2024-10-01"]
+    pd.testing.assert_frame_equal(
+        result.output_for_node("doubled"), written.assign(amount=written["amount"] * 2)
+    )
+    combined = result.output_for_node("both")
+    assert combined["amount"].tolist()[:3] == written["amount"].tolist()
+    assert written["amount"].tolist()[0] == 0.1  # the written value itself was not changed
 
 
 def test_rematerializing_a_day_replaces_it(storage_dir: Path) -> None:
