@@ -4,7 +4,7 @@ A 3-day backfill is launched with the GraphQL mutation the UI sends (`launchPart
 and a fourth day with `dagster job backfill`; the daemon runs one run per day. The third day's
 files exceed the input budget: its run fails, naming the reason, and the other days are
 published and alerted on; the alert sensor (running by default) delivers one webhook message per
-published day.
+published day, and the run-failure sensor a notice of the failed run.
 """
 
 from __future__ import annotations
@@ -283,11 +283,22 @@ def test_backfills_run_a_day_per_run_isolate_a_bad_day_and_alert(
     expected_days = {d for d, high in datasets if high > 0}
     assert expected_days, "the sample days should have high-risk accounts at this threshold"
 
+    def of_type(kind: str) -> list[dict]:
+        return [body for body in webhook.bodies() if body["type"] == kind]
+
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and len(webhook.requests) < len(expected_days):
+    while time.monotonic() < deadline and (
+        len(of_type("fraud_alert")) < len(expected_days) or not of_type("run_failure")
+    ):
         time.sleep(2)
-    days_alerted = [body["partition_date"] for body in webhook.bodies()]
+    days_alerted = [body["partition_date"] for body in of_type("fraud_alert")]
     assert sorted(days_alerted) == sorted(expected_days)
+    # The bad day's failed run is notified through the same channel, naming the day and error.
+    (failure,) = of_type("run_failure")
+    assert failure["run_id"] == by_day[BAD_DAY]["runId"]
+    assert failure["partitions"] == BAD_DAY
+    assert failure["failed_steps"][0]["step_key"] == "raw_transactions"
+    assert "input budget" in failure["failed_steps"][0]["error"]
     with psycopg.connect(database_url) as conn:
         undelivered, alerts = conn.execute(
             sql.SQL(

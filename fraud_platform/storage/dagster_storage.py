@@ -53,8 +53,30 @@ def dagster_database_url(environ: Mapping[str, str] | None = None) -> str:
     return with_driver(url)
 
 
+#: Connections each Dagster process may hold beyond the one it keeps open (threads, watchers).
+MAX_OVERFLOW_CONNECTIONS = 4
+
+
 class PlatformDagsterStorage(DagsterPostgresStorage):
-    """`DagsterPostgresStorage` whose database URL is resolved from the environment at start."""
+    """`DagsterPostgresStorage` whose database URL is resolved from the environment at start.
+
+    It also keeps one connection open per storage for the life of the process, as
+    dagster-postgres does in the webserver (``optimize_for_webserver``): by default it opens a
+    new PostgreSQL connection for every event it writes, which cost a 1M-transfer day's run
+    about a second (15% of its profile, in ``psycopg2.connect``).
+    """
+
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data: ConfigurableClassData | None = None,
+    ) -> None:
+        super().__init__(postgres_url, should_autocreate_tables, inst_data)
+        for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
+            storage.optimize_for_webserver(
+                statement_timeout=0, pool_recycle=3600, max_overflow=MAX_OVERFLOW_CONNECTIONS
+            )
 
     @classmethod
     def config_type(cls) -> dict[str, Field]:
