@@ -50,7 +50,9 @@ def deployment_resources(settings: Settings | None = None) -> dict[str, Any]:
         "dataset_io_manager": FraudDatasetIOManager(
             object_store=object_store, warehouse_io_manager=warehouse_io_manager
         ),
-        "landing_zone": LandingZone(url=settings.landing_url, max_day_bytes=settings.max_day_bytes),
+        "landing_zone": LandingZone(
+            url=settings.landing_url, max_file_bytes=settings.max_file_bytes
+        ),
         "graph_engine": GraphEngineResource(engine=settings.graph_engine),
         "watchlist": Watchlist(url=watchlist_url(settings.storage_url)),
         "publishing": DatasetPublishing(

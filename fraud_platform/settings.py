@@ -17,9 +17,10 @@ DEFAULT_HIGH_RISK_THRESHOLD = 0.8
 DEFAULT_DATABASE_SCHEMA = "fraud"
 #: The previous day is analysed at 02:00 UTC, once late files of the day have landed.
 DEFAULT_DAILY_SCHEDULE_TIME = "02:00"
-#: A day's landing files larger than this (bytes, compressed as stored) are refused before
-#: reading, with a message naming the day, rather than risking the worker's memory.
-DEFAULT_MAX_DAY_BYTES = 8 * 1024**3
+#: A landing file larger than this (bytes, compressed as stored) fails its day before anything is
+#: read, with a message naming the day and the file, rather than risking the worker's memory: a
+#: file is parsed whole (the day is streamed file by file).
+DEFAULT_MAX_FILE_BYTES = 4 * 1024**3
 
 
 def is_remote(url: str) -> bool:
@@ -57,7 +58,7 @@ class Settings:
     database_schema: str = DEFAULT_DATABASE_SCHEMA
     graph_engine: str = "auto"
     daily_schedule_time: str = DEFAULT_DAILY_SCHEDULE_TIME
-    max_day_bytes: int = DEFAULT_MAX_DAY_BYTES
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -74,7 +75,7 @@ class Settings:
             database_schema=env.get("FRAUD_DATABASE_SCHEMA") or DEFAULT_DATABASE_SCHEMA,
             graph_engine=env.get("FRAUD_GRAPH_ENGINE") or "auto",
             daily_schedule_time=env.get("FRAUD_DAILY_SCHEDULE_TIME") or DEFAULT_DAILY_SCHEDULE_TIME,
-            max_day_bytes=int(env.get("FRAUD_MAX_DAY_BYTES") or DEFAULT_MAX_DAY_BYTES),
+            max_file_bytes=int(env.get("FRAUD_MAX_FILE_BYTES") or DEFAULT_MAX_FILE_BYTES),
         )
 
     @property

@@ -8,7 +8,7 @@
 | the same day three times | three runs in a row | exact counts, no duplicate rows or files |
 | two runs of the same day at once | both held at the warehouse write, then released together | exact counts: writers of one day take turns on an advisory lock per (table, day) |
 | seven days backfilled concurrently | seven processes, one day each, twice over, on one fresh schema | exact counts per day, no duplicates, no deadlock, bounded time |
-| a day larger than the memory budget | ``LandingZone.max_day_bytes`` below the day's size; a 9 GiB sparse file against the default | refused before reading, naming the day, the sizes and the setting, without retries |
+| a landing file larger than the memory budget | ``LandingZone.max_file_bytes`` below a file's size; a 5 GiB sparse file against the default 4 GiB | the day is refused before reading, naming the day, the file, its size and the setting, without retries |
 
 (No ``from __future__ import annotations``: Dagster reads the assets' annotations as types.)
 """
@@ -30,6 +30,7 @@ from typing import ClassVar, NamedTuple
 
 import pandas as pd
 import psycopg
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import s3fs
@@ -41,9 +42,10 @@ from s3_server import S3Server, start_s3_server, stop_s3_server, weed_binary
 from fraud_platform.definitions import daily_assets
 from fraud_platform.defs.ingest.assets import raw_transactions
 from fraud_platform.defs.ingest.logic import (
-    DayTooLargeError,
+    FileTooLargeError,
     IngestResult,
-    day_budget_error,
+    IngestSummary,
+    file_budget_error,
     ingest_day,
 )
 from fraud_platform.defs.ingest.resources import LandingZone
@@ -54,7 +56,7 @@ from fraud_platform.sample_data.generator import (
     generate_days,
     write_day,
 )
-from fraud_platform.settings import DEFAULT_MAX_DAY_BYTES, Settings
+from fraud_platform.settings import DEFAULT_MAX_FILE_BYTES, Settings
 from fraud_platform.storage.object_store import ParquetIOManager
 from fraud_platform.storage.warehouse import PostgresIOManager, PostgresWarehouse
 
@@ -197,12 +199,12 @@ class LandingZoneLosingItsServer(LandingZone):
 
     fault: ClassVar[dict[str, Callable[[], None]]] = {}
 
-    def ingest(self, partition_date: str) -> IngestResult:
-        result = super().ingest(partition_date)
+    def stream(self, partition_date: str, write: Callable[[pa.Table], None]) -> IngestSummary:
+        summary = super().stream(partition_date, write)
         stop = self.fault.pop("stop", None)
         if stop is not None:
             stop()
-        return result
+        return summary
 
 
 def restart_s3_server(server: S3Server, timeout: float = 60.0) -> S3Server:
@@ -686,71 +688,74 @@ def test_seven_days_backfilled_concurrently_store_each_day_once(
 # -- the input budget -----------------------------------------------------------------------------
 
 
-def test_the_budget_admits_a_day_at_its_size_and_refuses_one_byte_less() -> None:
+def test_the_budget_admits_a_file_at_its_size_and_refuses_one_byte_more() -> None:
     sizes = {"part-000.csv": 600, "part-001.csv.gz": 300, "part-002.parquet": 100}
-    assert day_budget_error(DAY, sizes, 1_000) is None
-    message = day_budget_error(DAY, sizes, 999)
+    assert file_budget_error(DAY, sizes, 600) is None
+    message = file_budget_error(DAY, sizes, 299)
     assert message == (
-        "day 2024-10-01 not read: its 3 landing file(s) hold 1,000 bytes, above the input budget "
-        "of 999 bytes (LandingZone.max_day_bytes, set by FRAUD_MAX_DAY_BYTES). Largest: "
-        "part-000.csv 600 bytes, part-001.csv.gz 300 bytes, part-002.parquet 100 bytes. A day is "
-        "read whole into memory: raise the budget on a machine with several times that memory, "
-        "or split the day's files across partitions."
+        "day 2024-10-01 not read: 2 of its 3 landing file(s) exceed the input budget of "
+        "299 bytes per file (LandingZone.max_file_bytes, set by FRAUD_MAX_FILE_BYTES): "
+        "part-000.csv 600 bytes, part-001.csv.gz 300 bytes. Each file is read whole into memory "
+        "(the day itself is streamed file by file): split the file into smaller files in the "
+        "same date= folder, or raise the budget on a machine with several times that memory."
     )
-    big = {f"part-{i}.csv": 3 * 1024**3 for i in range(4)}
-    assert "hold 12.0 GiB (12,884,901,888 bytes), above the input budget of 8.0 GiB" in str(
-        day_budget_error(DAY, big, DEFAULT_MAX_DAY_BYTES)
-    )
-    assert "and 1 more" in str(day_budget_error(DAY, big, DEFAULT_MAX_DAY_BYTES))
+    big = {f"part-{i}.csv": (5 + i) * 1024**3 for i in range(5)}
+    text = str(file_budget_error(DAY, big, DEFAULT_MAX_FILE_BYTES))
+    assert "5 of its 5 landing file(s) exceed the input budget of 4.0 GiB" in text
+    assert "part-4.csv 9.0 GiB (9,663,676,416 bytes), part-3.csv 8.0 GiB" in text
+    assert "and 2 more" in text
+    # The day's total does not count: many files under the budget are streamed one by one.
+    many = {f"part-{i}.csv": 3 * 1024**3 for i in range(10)}
+    assert file_budget_error(DAY, many, DEFAULT_MAX_FILE_BYTES) is None
 
 
-def test_a_day_above_the_budget_fails_before_reading_without_retries(
+def test_a_file_above_the_budget_fails_the_day_before_reading_without_retries(
     settings: Settings, storage_dir: Path
 ) -> None:
     write_sample(str(storage_dir), 2_000, seed=7)
     folder = storage_dir / "landing" / "transactions" / f"date={DAY}"
-    total = sum(p.stat().st_size for p in folder.iterdir())
+    sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
+    largest_name, largest = max(sizes.items(), key=lambda item: item[1])
     resources = deployment_resources(settings)
-    resources["landing_zone"] = LandingZone(url=settings.landing_url, max_day_bytes=total - 1)
+    resources["landing_zone"] = LandingZone(url=settings.landing_url, max_file_bytes=largest - 1)
 
     result = run_day(settings, resources=resources, raise_on_error=False)
 
     assert not result.success
     assert retries(result) == 0  # waiting does not shrink a file
     text = failure_text(result)
-    assert f"day {DAY} not read: its 3 landing file(s) hold " in text
-    assert f"({total:,} bytes), above the input budget of " in text
-    assert f"({total - 1:,} bytes) (LandingZone.max_day_bytes, set by FRAUD_MAX_DAY_BYTES)" in text
+    assert f"day {DAY} not read: 1 of its 3 landing file(s) exceed the input budget of " in text
+    assert f"({largest - 1:,} bytes) per file (LandingZone.max_file_bytes, set by " in text
+    assert f"{largest_name} {largest / 1024:.1f} KiB ({largest:,} bytes)" in text
     assert not (storage_dir / "assets" / "raw_transactions").exists()
     # Nothing was written: the warehouse schema was never even created.
     assert query(settings, "SELECT to_regnamespace(%s)", settings.database_schema) == [(None,)]
 
-    resources["landing_zone"] = LandingZone(url=settings.landing_url, max_day_bytes=total)
+    resources["landing_zone"] = LandingZone(url=settings.landing_url, max_file_bytes=largest)
     assert run_day(settings, resources=resources).success
 
 
 def test_a_file_larger_than_memory_is_refused_at_once(tmp_path: Path) -> None:
-    """A 9 GiB file (sparse: it takes no disk) against the default 8 GiB budget; reading it would
+    """A 5 GiB file (sparse: it takes no disk) against the default 4 GiB budget; parsing it would
     need several times that in memory."""
     folder = tmp_path / f"date={DAY}"
     folder.mkdir()
     with (folder / "part-000.csv").open("wb") as handle:
-        handle.truncate(9 * 1024**3)
+        handle.truncate(5 * 1024**3)
     started = time.monotonic()
-    with pytest.raises(DayTooLargeError) as refused:
+    with pytest.raises(FileTooLargeError) as refused:
         LandingZone(url=str(tmp_path)).ingest(DAY)
     assert time.monotonic() - started < 5
-    assert "hold 9.0 GiB (9,663,676,416 bytes), above the input budget of 8.0 GiB" in str(
-        refused.value
-    )
+    assert "part-000.csv 5.0 GiB (5,368,709,120 bytes)" in str(refused.value)
+    assert "input budget of 4.0 GiB" in str(refused.value)
     assert not refused.value.allow_retries
 
 
 def test_the_budget_reads_sizes_from_s3_listings(s3_env: str) -> None:
     landing = f"{s3_env}/landing/transactions"
     write_sample(s3_env, 2_000, seed=8)
-    with pytest.raises(DayTooLargeError, match=r"its 3 landing file\(s\) hold .* above the input"):
-        LandingZone(url=landing, max_day_bytes=1_000).ingest(DAY)
+    with pytest.raises(FileTooLargeError, match=r"3 of its 3 landing file\(s\) exceed the input"):
+        LandingZone(url=landing, max_file_bytes=1_000).ingest(DAY)
     assert len(LandingZone(url=landing).ingest(DAY).valid) > 0
 
 

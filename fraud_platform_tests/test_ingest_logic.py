@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import io
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +19,19 @@ from upath import UPath
 from fraud_platform.defs.ingest import logic
 from fraud_platform.defs.ingest.logic import (
     MAX_AMOUNT,
+    FileTooLargeError,
     IngestResult,
+    LandingFile,
     ingest_day,
+    raw_transaction_schema,
     read_landing_file,
+    stream_day,
     validate_batch,
     validate_transactions,
 )
+from fraud_platform.defs.ingest.resources import LandingZone
+from fraud_platform.sample_data import SampleConfig, generate_day, write_day
+from fraud_platform.tables import RAW_TRANSACTION_COLUMNS
 
 DAY = "2024-10-01"
 HEADER = "transaction_id,timestamp,sender,receiver,amount,currency\n"
@@ -510,3 +519,201 @@ def test_validate_batch_takes_record_batches(tmp_path: Path) -> None:
     valid, rejected = validate_transactions(landing.rows, landing.source_file, DAY)
     assert valid["transaction_id"].tolist() == ["T1"]
     assert rejected["reason"].tolist() == ["self-transfer (sender equals receiver)"]
+
+
+# -- streaming a day ------------------------------------------------------------------------------
+
+
+def generated_day(root: Path, files: int) -> Path:
+    """A generated day (bad rows included) in ``files`` parts, then three hand-written files
+    repeating ids of earlier files and of themselves; the landing zone."""
+    config = SampleConfig(transactions_per_day=3_000, malformed_rate=0.01, seed=5)
+    sample = generate_day(dt.date.fromisoformat(DAY), config)
+    base, extra = divmod(len(sample.transactions), files)
+    sample.file_rows = tuple(base + (i < extra) for i in range(files))
+    write_day(str(root), sample, config)
+    landing = root / "landing" / "transactions"
+    rows = sample.transactions.astype(object).where(sample.transactions.notna(), "")
+    broken = sample.malformed["transaction_id"].tolist()
+    repeated = [*rows.index[:40], *rows.index[-40:], *rows.index[1_000:1_010]]
+    again = rows.loc[repeated].values.tolist()
+    # A malformed row's id written properly later: kept, its first occurrence was rejected.
+    fixed = [broken[0], "2024-10-01T12:00:00Z", "FIX-A", "FIX-B", "1.00", "EUR"]
+    write(landing, "part-100.csv", csv_rows([*again, *again[:5], fixed, ["X", "", "A", "B"]]))
+    write(landing, "part-101.csv.gz", csv_rows([*again[-8:], ["NEW", TS, "A", "B", "2", ""]]))
+    write(landing, "part-102.csv", csv_rows([["NEW", TS, "C", "D", "3", ""], fixed]))
+    return landing
+
+
+TS = "2024-10-01T10:00:00Z"
+
+
+def csv_rows(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["transaction_id", "timestamp", "sender", "receiver", "amount", "currency"])
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def file_by_file(landing: Path) -> tuple[pd.DataFrame, dict[tuple[str, int], str]]:
+    """What a day must come to, computed another way: every file validated on its own
+    (`validate_transactions`), all of them in one frame, the first of each id kept."""
+    frames = []
+    for path in sorted((landing / f"date={DAY}").iterdir()):
+        read = read_landing_file(UPath(path), DAY)
+        frames.append(validate_transactions(read.rows, read.source_file, DAY)[0])
+    every = pd.concat(frames, ignore_index=True)
+    repeated = every["transaction_id"].duplicated(keep="first")
+    first = every.groupby("transaction_id")[["source_file", "line"]].transform("first")
+    reasons = {
+        (source, line): f"duplicate transaction_id (first seen in {first_source} line {first_line})"
+        for source, line, first_source, first_line in zip(
+            every["source_file"][repeated],
+            every["line"][repeated],
+            first["source_file"][repeated],
+            first["line"][repeated],
+            strict=True,
+        )
+    }
+    return every[~repeated].reset_index(drop=True), reasons
+
+
+@pytest.mark.parametrize("files", [1, 3, 7])
+def test_stream_day_writes_exactly_the_rows_ingest_day_keeps(tmp_path: Path, files: int) -> None:
+    landing = generated_day(tmp_path, files)
+    tables: list[pa.Table] = []
+    summary = stream_day(str(landing), DAY, tables.append)
+    result = ingest_day(str(landing), DAY)
+
+    # One table a file with valid rows, in the day's order, all of one schema.
+    sources = [table.column("source_file")[0].as_py() for table in tables]
+    assert sources == sorted(set(sources)) == sorted(set(result.valid["source_file"]))
+    for table in tables:
+        assert table.schema.equals(raw_transaction_schema(), check_metadata=True)
+    assert_same(
+        result, IngestResult(logic._transactions_frame(tables), summary.rejected, summary.files)
+    )
+    assert summary.rows_valid == len(result.valid)
+    assert summary.rows_read == result.rows_read == len(result.valid) + len(result.rejected)
+    sizes = [p.stat().st_size for p in (landing / f"date={DAY}").iterdir()]
+    assert summary.bytes_read == sum(sizes)
+
+    # The same rows as every file validated on its own and the first of each id kept.
+    expected, reasons = file_by_file(landing)
+    pd.testing.assert_frame_equal(result.valid, expected, check_exact=True)
+    duplicates = result.rejected[result.rejected["reason"].str.startswith("duplicate")]
+    where = zip(duplicates["source_file"], duplicates["line"], strict=True)
+    assert dict(zip(where, duplicates["reason"], strict=True)) == reasons
+    assert len(reasons) > 100
+    kept = set(result.valid["transaction_id"])
+    assert "NEW" in kept and len(kept) == len(result.valid)
+
+
+def test_a_repeat_of_a_row_already_written_is_rejected_naming_the_first(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "a.csv",
+        HEADER + "T1,2024-10-01T10:00:00Z,A,B,1,USD\nT2,2024-10-01T10:00:00Z,A,B,2,\n",
+    )
+    write(
+        tmp_path,
+        "b.csv.gz",
+        HEADER
+        + "T3,2024-10-01T11:00:00Z,C,D,3,EUR\n"
+        + " T2 ,2024-10-01T11:00:00Z,C,D,4,EUR\n"  # trimmed: T2 again
+        + "T3,2024-10-01T11:00:00Z,C,D,5,EUR\n",
+    )
+    write(tmp_path, "c.parquet", b"")  # unreadable: one record, nothing written
+    write(
+        tmp_path,
+        "d.csv",
+        HEADER + "T1,2024-10-01T12:00:00Z,E,F,6,\nT4,2024-10-01T12:00:00Z,E,F,7,\n",
+    )
+    written: list[list[str]] = []
+    summary = stream_day(
+        str(tmp_path), DAY, lambda table: written.append(table.column("transaction_id").to_pylist())
+    )
+    assert written == [["T1", "T2"], ["T3"], ["T4"]]
+    rejected = summary.rejected.set_index(["source_file", "line"])
+    assert rejected.loc[(f"date={DAY}/b.csv.gz", 3), ["reason", "raw"]].tolist() == [
+        f"duplicate transaction_id (first seen in date={DAY}/a.csv line 3)",
+        " T2 ,2024-10-01T11:00:00Z,C,D,4,EUR",
+    ]
+    assert rejected.loc[(f"date={DAY}/b.csv.gz", 4), "reason"] == (
+        f"duplicate transaction_id (first seen in date={DAY}/b.csv.gz line 2)"
+    )
+    assert rejected.loc[(f"date={DAY}/d.csv", 2), "reason"] == (
+        f"duplicate transaction_id (first seen in date={DAY}/a.csv line 2)"
+    )
+    counts = [(f.rows_read, f.rows_valid, f.rows_rejected) for f in summary.files]
+    assert counts == [(2, 2, 0), (3, 1, 2), (1, 0, 1), (2, 1, 1)]
+
+
+def test_the_file_budget_fails_the_day_before_anything_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "a.csv", HEADER + "T1,2024-10-01T10:00:00Z,A,B,1,USD\n")
+    big = write(tmp_path, "b.csv", HEADER + "T2,2024-10-01T10:00:00Z,A,B,1,USD\n" * 50)
+    write(tmp_path, "c.csv.gz", HEADER + "T3,2024-10-01T10:00:00Z,A,B,1,USD\n" * 50)
+    size = big.stat().st_size
+    reads: list[str] = []
+    read = logic.read_landing_file
+    monkeypatch.setattr(logic, "read_landing_file", lambda p, d: reads.append(p.name) or read(p, d))
+    tables: list[pa.Table] = []
+
+    with pytest.raises(FileTooLargeError) as refused:
+        stream_day(str(tmp_path), DAY, tables.append, max_file_bytes=size - 1)
+    assert reads == [] and tables == []
+    assert not refused.value.allow_retries
+    message = str(refused.value.description)
+    assert message.startswith(f"day {DAY} not read: 1 of its 3 landing file(s) exceed ")
+    assert f"input budget of {(size - 1) / 1024:.1f} KiB ({size - 1:,} bytes) per file" in message
+    assert f"b.csv {size / 1024:.1f} KiB ({size:,} bytes)" in message
+    assert "c.csv.gz" not in message
+    assert "(LandingZone.max_file_bytes, set by FRAUD_MAX_FILE_BYTES)" in message
+    assert "split the file" in message
+    with pytest.raises(FileTooLargeError):
+        LandingZone(url=str(tmp_path), max_file_bytes=size - 1).stream(DAY, tables.append)
+    assert reads == []
+
+    summary = LandingZone(url=str(tmp_path), max_file_bytes=size).stream(DAY, tables.append)
+    assert reads == ["a.csv", "b.csv", "c.csv.gz"] and summary.rows_valid == len(tables) == 3
+
+
+def test_a_file_is_read_only_once_the_one_before_the_last_is_written_and_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory holds two files at most: the one validated and the next, read meanwhile."""
+    for index in range(6):
+        rows = "".join(f"T{index}-{i},2024-10-01T10:00:00Z,A,B,1,USD\n" for i in range(200))
+        write(tmp_path, f"part-{index}.csv", HEADER + rows)
+    alive: set[str] = set()
+    at_read: list[tuple[str, int, int]] = []  # file, files alive, tables written
+    read = logic.read_landing_file
+
+    def counted(path: UPath, day: str) -> LandingFile:
+        at_read.append((path.name, len(alive), len(written)))
+        landing = read(path, day)
+        alive.add(path.name)
+        weakref.finalize(landing, alive.discard, path.name)
+        return landing
+
+    monkeypatch.setattr(logic, "read_landing_file", counted)
+    written: list[str] = []
+    stream_day(str(tmp_path), DAY, lambda table: written.append(table["source_file"][0].as_py()))
+    assert [name for name, _, _ in at_read] == [f"part-{i}.csv" for i in range(6)]
+    assert max(held for _, held, _ in at_read) <= 1
+    # File k + 2 is read only once file k is written.
+    assert all(done >= index - 1 for index, (_, _, done) in enumerate(at_read))
+    assert written == [f"date={DAY}/part-{i}.csv" for i in range(6)] and not alive
+
+
+def test_raw_transaction_schema_follows_the_table_contract() -> None:
+    schema = raw_transaction_schema()
+    assert schema.names == list(RAW_TRANSACTION_COLUMNS)
+    assert [f.name for f in schema if f.nullable] == ["currency"]
+    assert schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
+    assert logic.empty_transactions().dtypes.equals(
+        logic._transactions_frame([schema.empty_table()]).dtypes
+    )

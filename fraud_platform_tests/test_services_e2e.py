@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 DAYS = ["2024-10-01", "2024-10-02", "2024-10-03"]
 BAD_DAY = "2024-10-03"  # its landing files exceed the input budget
 CLI_DAY = "2024-10-04"
-#: The input budget of the deployment: the generated days are far below it, the bad day above.
-MAX_DAY_BYTES = 4_000_000
+#: The input budget per file: the generated files are far below it, the bad day's extra file above.
+MAX_FILE_BYTES = 4_000_000
 DAILY_KEYS = [
     "raw_transactions",
     "rejected_transactions",
@@ -117,7 +117,7 @@ def deployment(
         str(storage), date(2024, 10, 1), len(DAYS) + 1, SampleConfig(transactions_per_day=3000)
     )
     bad_folder = storage / "landing" / "transactions" / f"date={BAD_DAY}"
-    (bad_folder / "part-999.csv").write_bytes(b"x" * MAX_DAY_BYTES)
+    (bad_folder / "part-999.csv").write_bytes(b"x" * (MAX_FILE_BYTES + 1))
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
@@ -130,7 +130,7 @@ def deployment(
         "FRAUD_DATABASE_SCHEMA": warehouse_schema,
         "FRAUD_ALERT_WEBHOOK_URL": f"{receiver.url}/alerts",
         "FRAUD_HIGH_RISK_THRESHOLD": "0.6",
-        "FRAUD_MAX_DAY_BYTES": str(MAX_DAY_BYTES),
+        "FRAUD_MAX_FILE_BYTES": str(MAX_FILE_BYTES),
     }
     port = free_port()
     bin_dir = Path(sys.executable).parent

@@ -25,20 +25,22 @@ the file's column order; a line the CSV reader could not split is kept as its or
 Blank lines are not rows. A CSV line that cannot be parsed (ragged, an unbalanced quote, a field
 beyond the CSV reader's limit) is rejected on its own: the lines after it are still read.
 
-How it stays fast: rows stay in Arrow from the reader to the end of the day. Validation
+How it stays fast: rows stay in Arrow from the reader to the writer. Validation
 (`validate_batch`) works on one batch of a file's columns at a time with Arrow kernels and NumPy
 over the Arrow buffers; ISO-8601 timestamps and plain decimals are parsed from their bytes, and
 only values of another shape go through the pandas parsers that define the rules
-(``pd.to_datetime(format="ISO8601", utc=True)``, ``pd.to_numeric``). Duplicates are found over the
-whole day by hashing the ids (`duplicate_rows`); the day becomes pandas once, at the end, without
-copying its text. Files are read on worker threads while earlier ones are validated (a gzip file
-is parsed while it is inflated) and a file's batches are validated two at a time: NumPy, Arrow
-and zlib release the GIL. pyarrow's CSV reader is trusted only where the line-by-line reader
-would give the same rows (`_arrow_reading_is_exact`); any other file is read as it always was.
+(``pd.to_datetime(format="ISO8601", utc=True)``, ``pd.to_numeric``). Duplicates are found by
+hashing the ids: only ids sharing a hash are compared, exactly (`_SeenIds`). The next file is
+read on a worker thread while this one is validated (a gzip file is parsed while it is
+inflated) and a file's batches are validated two at a time: NumPy, Arrow and zlib release the
+GIL. pyarrow's CSV reader is trusted only where the line-by-line reader would give the same rows
+(`_arrow_reading_is_exact`); any other file is read as it always was.
 
-A day is read whole into memory, so ``ingest_day`` refuses a day whose files add up to more than
-a byte budget before reading any of them (`DayTooLargeError`), rather than being killed for
-running out of memory.
+A day is streamed (`stream_day`): its files are read one at a time, in name order, and each
+file's valid rows are handed to the caller as soon as the file is validated, so memory holds one
+file (and the next one, being read) plus the day's kept transaction ids, never the day's rows.
+A file is parsed whole, so one larger than a byte budget is refused before anything of the day
+is read (`FileTooLargeError`), rather than being killed for running out of memory.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -130,6 +132,24 @@ class IngestResult:
         return sum(f.rows_read for f in self.files)
 
 
+@dataclass
+class IngestSummary:
+    """What `stream_day` made of a day, but for its valid rows (they went to ``write``)."""
+
+    rejected: pd.DataFrame
+    files: list[FileReport]
+    #: The stored size of the day's landing files (a gzip file counts compressed).
+    bytes_read: int = 0
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_valid(self) -> int:
+        return sum(f.rows_valid for f in self.files)
+
+
 def empty_rejected() -> pd.DataFrame:
     return _EMPTY_REJECTED.copy()
 
@@ -169,6 +189,32 @@ def empty_transactions() -> pd.DataFrame:
     return frame[list(RAW_TRANSACTION_COLUMNS)]
 
 
+#: Arrow types of the ``raw_transactions`` columns; only ``currency`` may be missing.
+_RAW_TRANSACTION_TYPES = {
+    PARTITION_COLUMN: _TEXT,
+    "transaction_id": _TEXT,
+    "timestamp": _UTC_MICROS,
+    "sender": _TEXT,
+    "receiver": _TEXT,
+    "amount": pa.float64(),
+    "currency": _TEXT,
+    "source_file": _TEXT,
+    "line": pa.int64(),
+}
+_RAW_TRANSACTION_SCHEMA = pa.schema(
+    [
+        pa.field(name, _RAW_TRANSACTION_TYPES[name], nullable=name == "currency")
+        for name in RAW_TRANSACTION_COLUMNS
+    ]
+)
+
+
+def raw_transaction_schema() -> pa.Schema:
+    """The schema of every table `stream_day` writes: one for all files and days, so that the
+    tables can go to one Parquet file (text is ``large_string``, as pandas' ``str`` wraps it)."""
+    return _RAW_TRANSACTION_SCHEMA
+
+
 def day_folder(landing_url: str, partition_date: str) -> UPath:
     return store_path(landing_url) / f"date={partition_date}"
 
@@ -196,8 +242,8 @@ def list_landing_files(landing_url: str, partition_date: str) -> list[UPath]:
 # -- the input budget -----------------------------------------------------------------------------
 
 
-class DayTooLargeError(Failure):
-    """A day's files exceed the input budget; raised before any of them is read.
+class FileTooLargeError(Failure):
+    """A landing file exceeds the input budget; raised before any of the day's files is read.
 
     A Dagster `Failure` without retries: the files do not shrink by waiting.
     """
@@ -213,22 +259,28 @@ def _size_text(size: int) -> str:
     return f"{size:,} bytes"
 
 
-def day_budget_error(
-    partition_date: str, sizes: Mapping[str, int], max_day_bytes: int
+def file_budget_error(
+    partition_date: str, sizes: Mapping[str, int], max_file_bytes: int
 ) -> str | None:
-    """Why a day whose files have ``sizes`` (name -> bytes) cannot be read, or None if it can."""
-    total = sum(sizes.values())
-    if total <= max_day_bytes:
+    """Why a day whose files have ``sizes`` (name -> bytes) cannot be read, or None if it can.
+
+    The budget is per file: a day is streamed file by file, but a file is parsed whole.
+    """
+    over = sorted(
+        ((name, size) for name, size in sizes.items() if size > max_file_bytes),
+        key=lambda item: (-item[1], item[0]),
+    )
+    if not over:
         return None
-    largest = sorted(sizes.items(), key=lambda item: (-item[1], item[0]))[:3]
-    shown = ", ".join(f"{name} {_size_text(size)}" for name, size in largest)
-    more = f" and {len(sizes) - len(largest)} more" if len(sizes) > len(largest) else ""
+    shown = ", ".join(f"{name} {_size_text(size)}" for name, size in over[:3])
+    more = f" and {len(over) - 3} more" if len(over) > 3 else ""
     return (
-        f"day {partition_date} not read: its {len(sizes)} landing file(s) hold "
-        f"{_size_text(total)}, above the input budget of {_size_text(max_day_bytes)} "
-        f"(LandingZone.max_day_bytes, set by FRAUD_MAX_DAY_BYTES). Largest: {shown}{more}. "
-        "A day is read whole into memory: raise the budget on a machine with several times that "
-        "memory, or split the day's files across partitions."
+        f"day {partition_date} not read: {len(over)} of its {len(sizes)} landing file(s) "
+        f"exceed the input budget of {_size_text(max_file_bytes)} per file "
+        f"(LandingZone.max_file_bytes, set by FRAUD_MAX_FILE_BYTES): {shown}{more}. "
+        "Each file is read whole into memory (the day itself is streamed file by file): split "
+        "the file into smaller files in the same date= folder, or raise the budget on a machine "
+        "with several times that memory."
     )
 
 
@@ -1500,7 +1552,7 @@ def validate_transactions(
     """Split one file's rows into valid transactions and rejected rows (one reason per row).
 
     ``rows`` holds landing columns (text or typed) and ``line``. Duplicates across files are
-    handled by `duplicate_rows`, which needs the whole day.
+    `stream_day`'s business: they need the rest of the day.
     """
     if isinstance(rows, pd.DataFrame):
         named = [str(name) for name in rows.columns if name != "line"]
@@ -1509,28 +1561,25 @@ def validate_transactions(
         rejected = _rejections_frame(partition_date, [(source_file, rejections)])
     else:
         valid, rejected = validate_batch(rows, source_file, partition_date)
-    return _transactions_frame([(source_file, valid)], partition_date), rejected
+    return _transactions_frame([_transactions_table(source_file, valid, partition_date)]), rejected
 
 
-def _transactions_frame(parts: Sequence[tuple[str, pa.Table]], partition_date: str) -> pd.DataFrame:
-    """Valid rows of one or more files as the ``raw_transactions`` frame: one conversion, and the
-    text columns stay the Arrow buffers they were read into."""
-    if not parts:
+def _transactions_table(source_file: str, valid: pa.Table, partition_date: str) -> pa.Table:
+    """A file's valid rows (`VALID_BATCH_SCHEMA`) as ``raw_transactions`` rows
+    (`raw_transaction_schema`); the text columns stay the Arrow buffers they were read into."""
+    added = {
+        PARTITION_COLUMN: _repeated(partition_date, valid.num_rows),
+        "source_file": _repeated(source_file, valid.num_rows),
+    }
+    columns = [added[c] if c in added else valid.column(c) for c in RAW_TRANSACTION_COLUMNS]
+    return pa.Table.from_arrays(columns, schema=_RAW_TRANSACTION_SCHEMA)
+
+
+def _transactions_frame(tables: Sequence[pa.Table]) -> pd.DataFrame:
+    """``raw_transactions`` tables as one frame: one conversion, and the text columns stay
+    the Arrow buffers they were read into."""
+    if not tables:
         return empty_transactions()
-    tables = [
-        pa.Table.from_arrays(
-            [
-                _repeated(partition_date, valid.num_rows)
-                if c == PARTITION_COLUMN
-                else _repeated(source, valid.num_rows)
-                if c == "source_file"
-                else valid.column(c)
-                for c in RAW_TRANSACTION_COLUMNS
-            ],
-            names=list(RAW_TRANSACTION_COLUMNS),
-        )
-        for source, valid in parts
-    ]
     table = pa.concat_tables(tables)
     return table.to_pandas(types_mapper=lambda kind: _STR if kind == _TEXT else None)
 
@@ -1574,13 +1623,8 @@ def _row_hashes(matrix: np.ndarray) -> np.ndarray:
     return (hashes >> np.uint64(32)).astype(np.uint32)
 
 
-def duplicate_rows(transaction_ids: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of ids seen before in ``transaction_ids``, and of each one's first occurrence.
-
-    Hash-based: each id's bytes are hashed to 32 bits (NumPy), sorted hashes show which repeat,
-    and only the rows sharing a hash (the repeated ids and a few collisions) are compared
-    exactly, with Arrow's hash table. A day of unique ids costs a hash and a sort of integers.
-    """
+def _id_hashes(transaction_ids: pa.ChunkedArray) -> np.ndarray:
+    """A 32-bit hash of each id's bytes (`_row_hashes`, ids of one byte length at a time)."""
     hashes = np.zeros(len(transaction_ids), dtype=np.uint32)
     at = 0
     for chunk in transaction_ids.chunks:
@@ -1588,58 +1632,158 @@ def duplicate_rows(transaction_ids: pa.ChunkedArray) -> tuple[np.ndarray, np.nda
             index = slice(at, at + len(chunk)) if isinstance(rows, slice) else rows + at
             hashes[index] = _row_hashes(matrix)
         at += len(chunk)
-    ordered = np.sort(hashes)
-    shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    if shared.size == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    # Rows whose hash is shared: a table on 20 of its bits first (it stays in cache), then the
-    # exact hash.
-    table = np.zeros(1 << 20, dtype=bool)
-    table[shared & 0xFFFFF] = True
-    maybe = np.flatnonzero(table[hashes & 0xFFFFF])
-    candidates = maybe[np.isin(hashes[maybe], shared)]
-    ids = _take(transaction_ids, candidates).combine_chunks()
-    codes = pc.dictionary_encode(ids).indices.to_numpy(zero_copy_only=False)
-    _, first = np.unique(codes, return_index=True)  # each code's first candidate, in order
+    return hashes
+
+
+def _first_occurrences(ids: pa.ChunkedArray) -> np.ndarray:
+    """For each id, the position of the first equal one: an exact comparison, with Arrow's hash
+    table (only called for the few ids that share a hash with another)."""
+    codes = pc.dictionary_encode(ids.combine_chunks()).indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(codes, return_index=True)  # each code's first position, in order
     first_of_code = np.zeros(int(codes.max()) + 1, dtype=np.int64)
     first_of_code[codes[first]] = first
-    firsts = first_of_code[codes]
-    repeat = firsts != np.arange(len(codes))
-    return candidates[repeat], candidates[firsts[repeat]]
+    return first_of_code[codes]
 
 
-# -- a day ----------------------------------------------------------------------------------------
+_LOW_BITS = np.uint64(0xFFFFFFFF)
+_SHIFT = np.uint64(32)
+#: Bits of `_SeenIds`' filter per id kept, at least: a new hash passes it 1 time in 32 at most.
+_FILTER_BITS_PER_ID = 32
 
 
-def ingest_files(files: Iterable[LandingFile], partition_date: str) -> IngestResult:
-    """Validate every file of a day, batch by batch, then reject duplicates across its files."""
-    landed: list[LandingFile] = []
-    valid_parts: list[pa.Table] = []
-    rejected_parts: list[tuple[str, _Rejections]] = []
-    reports: list[FileReport] = []
-    for landing in files:
-        valid, rejections = _validate_file(landing, partition_date)
-        file_error = rejections.reasons[0] if "file" in rejections.fields else None
-        # Rows the reader could not split (and an unreadable file, as one record) count as read.
-        reports.append(
-            FileReport(
-                source_file=landing.source_file,
-                rows_read=landing.rows.num_rows + len(landing.rejected),
-                rows_valid=valid.num_rows,
-                rows_rejected=len(rejections),
-                error=file_error,
-            )
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The integers of every ``[start, end)``, one range after the other."""
+    counts = ends - starts
+    return np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+
+
+class _SeenIds:
+    """The transaction ids a day has kept so far, to reject their repeats in its later rows.
+
+    Per file, its kept ids (Arrow text, copied out of the file), their lines, and a run of keys
+    ``hash << 32 | index``, sorted. A bitmap over the hashes' top bits (a one-hash Bloom filter,
+    `_FILTER_BITS_PER_ID` bits an id, rebuilt larger as the day grows) tells most ids of a new
+    file that no earlier id has their hash, without looking at the runs; the few others are
+    looked up in each run. Only ids sharing a 32-bit hash (the repeats, and a few collisions)
+    are compared, exactly. Some 40 bytes an id, where the day's rows would take hundreds, and
+    no file's work grows with the ids before it but for that lookup of the few.
+    """
+
+    def __init__(self) -> None:
+        self.runs: list[np.ndarray] = []
+        self.ids: list[pa.Array] = []
+        self.lines: list[np.ndarray] = []
+        self.sources: list[str] = []
+        self.count = 0
+        self.shift = np.uint64(32)
+        self.bits = np.zeros(1, dtype=np.uint8)
+
+    def repeats(self, valid: pa.Table, source_file: str) -> tuple[np.ndarray, list[str]]:
+        """The rows of a file's ``valid`` rows whose id the day has seen before (in an earlier
+        file or earlier in this one), with reasons naming the first occurrence; the ids of the
+        other rows are remembered."""
+        rows = valid.num_rows
+        if rows == 0:
+            return np.zeros(0, dtype=np.int64), []
+        ids = valid.column("transaction_id")
+        lines = valid.column("line").to_numpy()
+        # This file's rows by hash, then row: hashes shared within the file are neighbours.
+        mine = np.sort(
+            _id_hashes(ids).astype(np.uint64) << _SHIFT | np.arange(rows, dtype=np.uint64)
         )
-        landed.append(landing)
-        valid_parts.append(valid)
-        rejected_parts.append((landing.source_file, rejections))
-    duplicates = _reject_duplicates(landed, valid_parts, reports)
-    valid = _transactions_frame(
-        [(landing.source_file, part) for landing, part in zip(landed, valid_parts, strict=True)],
-        partition_date,
-    )
-    rejected = _rejections_frame(partition_date, [*rejected_parts, *duplicates])
-    return IngestResult(valid=valid, rejected=rejected, files=reports)
+        hashes, order = mine >> _SHIFT, (mine & _LOW_BITS).astype(np.int64)
+        found, earlier = self._lookup(hashes)
+        shared = found.copy()
+        pairs = hashes[1:] == hashes[:-1]
+        shared[1:] |= pairs
+        shared[:-1] |= pairs
+        repeated, reasons = np.zeros(0, dtype=np.int64), []
+        if shared.any():
+            candidates = np.sort(order[shared])
+            repeated, reasons = self._compare(ids, lines, source_file, earlier, candidates)
+        if repeated.size:
+            keep = np.ones(rows, dtype=bool)
+            keep[repeated] = False
+            kept = keep[order]
+            index = (np.cumsum(keep) - 1).astype(np.uint64)
+            mine = hashes[kept] << _SHIFT | index[order[kept]]
+            ids, lines = ids.filter(pa.array(keep)), lines[keep]
+        self.runs.append(mine)
+        # A copy: only the ids stay, not the buffers of the file they were read from.
+        self.ids.append(pa.concat_arrays(ids.chunks) if ids.num_chunks else pa.array([], _TEXT))
+        self.lines.append(lines)
+        self.sources.append(source_file)
+        self.count += mine.size
+        if not self._grown():
+            self._mark(mine >> _SHIFT)
+        return repeated, reasons
+
+    def _lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+        """Which of the (sorted) ``hashes`` an earlier kept id has, and those ids, as (file,
+        indices) in the day's order."""
+        found = np.zeros(hashes.size, dtype=bool)
+        spots = hashes >> self.shift
+        maybe = np.flatnonzero(self.bits[spots >> 3] >> (spots & 7).astype(np.uint8) & 1)
+        if maybe.size == 0:
+            return found, []
+        wanted = np.unique(hashes[maybe])
+        hit = np.zeros(wanted.size, dtype=bool)
+        earlier = []
+        for file, run in enumerate(self.runs):
+            starts = np.searchsorted(run, wanted << _SHIFT)
+            there = run[np.minimum(starts, run.size - 1)] >> _SHIFT == wanted
+            if there.any():
+                hit |= there
+                ends = np.searchsorted(run, wanted[there] << _SHIFT | _LOW_BITS, side="right")
+                index = run[_ranges(starts[there], ends)] & _LOW_BITS
+                earlier.append((file, np.sort(index)))
+        found[maybe] = hit[np.searchsorted(wanted, hashes[maybe])]
+        return found, earlier
+
+    def _compare(
+        self,
+        ids: pa.ChunkedArray,
+        lines: np.ndarray,
+        source_file: str,
+        earlier: list[tuple[int, np.ndarray]],
+        rows: np.ndarray,
+    ) -> tuple[np.ndarray, list[str]]:
+        """`repeats` among the ids that share a hash: the ``earlier`` kept ids and this file's
+        ``rows``, compared exactly, in the day's order."""
+        seen = [self.ids[file].take(pa.array(index)) for file, index in earlier]
+        firsts = _first_occurrences(pa.chunked_array([*seen, *_take(ids, rows).chunks], _TEXT))
+        # Where each candidate is: its file (this one comes next) and line.
+        files = [np.full(index.size, file) for file, index in earlier]
+        where = np.concatenate([*files, np.full(rows.size, len(self.sources))])
+        at = np.concatenate([*(self.lines[file][index] for file, index in earlier), lines[rows]])
+        repeat = firsts != np.arange(firsts.size)  # earlier ids are unique: only this file's
+        sources = [*self.sources, source_file]
+        reasons = [
+            f"duplicate transaction_id (first seen in {sources[f]} line {n})"
+            for f, n in zip(
+                where[firsts[repeat]].tolist(), at[firsts[repeat]].tolist(), strict=True
+            )
+        ]
+        return rows[repeat[firsts.size - rows.size :]], reasons
+
+    def _grown(self) -> bool:
+        """Whether the filter had to grow for ``count`` ids, and was rebuilt from the runs (four
+        times larger each time, so that rebuilding costs a third of marking, at most)."""
+        if self.bits.size * 8 >= _FILTER_BITS_PER_ID * self.count:
+            return False
+        bits = min(32, max(20, (4 * _FILTER_BITS_PER_ID * self.count - 1).bit_length()))
+        self.shift = np.uint64(32 - bits)
+        self.bits = np.zeros(1 << (bits - 3), dtype=np.uint8)
+        for run in self.runs:
+            self._mark(run >> _SHIFT)
+        return True
+
+    def _mark(self, hashes: np.ndarray) -> None:
+        spots = hashes >> self.shift
+        np.bitwise_or.at(self.bits, spots >> 3, np.left_shift(1, spots & 7).astype(np.uint8))
+
+
+# -- a day ---------------------------------------------------------------------------------------
 
 
 #: Rows validated at a time: every intermediate array stays a few megabytes, which the
@@ -1684,94 +1828,123 @@ def _validate_file(landing: LandingFile, partition_date: str) -> tuple[pa.Table,
     return valid, rejections
 
 
-def _reject_duplicates(
-    landed: Sequence[LandingFile],
-    valid_parts: list[pa.Table],
-    reports: Sequence[FileReport],
-) -> list[tuple[str, _Rejections]]:
-    """Drop repeated ids from ``valid_parts`` (in place); their rejections, file by file.
-
-    A rejected row's ``raw`` comes from its file's rows as read, found by line.
-    """
-    ids = pa.chunked_array(
-        [chunk for part in valid_parts for chunk in part.column("transaction_id").chunks],
-        type=_TEXT,
-    )
-    repeats, firsts = duplicate_rows(ids)
-    if repeats.size == 0:
-        return []
-    bounds = np.cumsum([0, *(part.num_rows for part in valid_parts)])
-    lines = np.concatenate([part.column("line").to_numpy() for part in valid_parts])
-    sources = [landing.source_file for landing in landed]
-    first_file = np.searchsorted(bounds, firsts, side="right") - 1
-    reasons = np.array(
-        [
-            f"duplicate transaction_id (first seen in {sources[f]} line {n})"
-            for f, n in zip(first_file, lines[firsts], strict=True)
-        ],
-        dtype=object,
-    )
-    repeat_file = np.searchsorted(bounds, repeats, side="right") - 1
-    parts = []
-    for index in np.unique(repeat_file):
-        mine = repeat_file == index
-        landing = landed[index]
-        repeat_lines = lines[repeats[mine]]
-        at = np.searchsorted(landing.rows.column("line").to_numpy(), repeat_lines)
-        rejections = _Rejections()
-        rejections.add(
-            repeat_lines,
-            ["transaction_id"] * len(repeat_lines),
-            reasons[mine].tolist(),
-            _raw_rows(list(_columns_of(landing.rows).values()), at),
-        )
-        parts.append((landing.source_file, rejections))
-        valid_parts[index] = _drop_rows(valid_parts[index], repeats[mine] - bounds[index])
-        reports[index].rows_valid -= len(rejections)
-        reports[index].rows_rejected += len(rejections)
-    return parts
-
-
 def _drop_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
     keep = np.ones(table.num_rows, dtype=bool)
     keep[rows] = False
     return table.filter(pa.array(keep))
 
 
-def ingest_day(
-    landing_url: str, partition_date: str, max_day_bytes: int | None = None
-) -> IngestResult:
-    """Read and validate every landing file of one day.
+class _Day:
+    """A day being streamed: each file validated, rid of ids seen before, written, dropped."""
 
-    With ``max_day_bytes`` the files' sizes are checked first, and a day above it raises
-    `DayTooLargeError` before anything is read.
+    def __init__(self, partition_date: str, write: Callable[[pa.Table], None]) -> None:
+        self.partition_date = partition_date
+        self.write = write
+        self.seen = _SeenIds()
+        self.files: list[FileReport] = []
+        self.rejected: list[tuple[str, _Rejections]] = []
+        #: Kept apart: the day's rejected frame lists every file's duplicates after the rest.
+        self.duplicates: list[tuple[str, _Rejections]] = []
+
+    def add(self, landing: LandingFile) -> None:
+        source = landing.source_file
+        valid, rejections = _validate_file(landing, self.partition_date)
+        repeated, reasons = self.seen.repeats(valid, source)
+        # Rows the reader could not split (and an unreadable file, as one record) count as read.
+        self.files.append(
+            FileReport(
+                source_file=source,
+                rows_read=landing.rows.num_rows + len(landing.rejected),
+                rows_valid=valid.num_rows - repeated.size,
+                rows_rejected=len(rejections) + repeated.size,
+                error=rejections.reasons[0] if "file" in rejections.fields else None,
+            )
+        )
+        self.rejected.append((source, rejections))
+        if repeated.size:
+            # ``raw`` as read: the rows of the file, found by line.
+            repeat_lines = valid.column("line").to_numpy()[repeated]
+            at = np.searchsorted(landing.rows.column("line").to_numpy(), repeat_lines)
+            duplicates = _Rejections()
+            duplicates.add(
+                repeat_lines,
+                ["transaction_id"] * repeated.size,
+                reasons,
+                _raw_rows(list(_columns_of(landing.rows).values()), at),
+            )
+            self.duplicates.append((source, duplicates))
+            valid = _drop_rows(valid, repeated)
+        if valid.num_rows:
+            self.write(_transactions_table(source, valid, self.partition_date))
+
+    def summary(self, bytes_read: int) -> IngestSummary:
+        rejected = _rejections_frame(self.partition_date, [*self.rejected, *self.duplicates])
+        return IngestSummary(rejected=rejected, files=self.files, bytes_read=bytes_read)
+
+
+def stream_day(
+    landing_url: str,
+    partition_date: str,
+    write: Callable[[pa.Table], None],
+    *,
+    max_file_bytes: int | None = None,
+) -> IngestSummary:
+    """Read and validate every landing file of one day, handing its valid rows to ``write``.
+
+    ``write`` gets one table per file that has valid rows (`raw_transaction_schema`), in the
+    day's order (files in name order, rows in file order), as soon as the file is validated and
+    rid of ids seen earlier in the day, and before the file after next is read: memory holds
+    one file and the next one, plus the day's ids, never the day's rows. With ``max_file_bytes``
+    a file larger than that (as stored) raises `FileTooLargeError` before anything is read.
     """
     paths = list_landing_files(landing_url, partition_date)
-    if max_day_bytes is not None and paths:
-        error = day_budget_error(partition_date, landing_file_sizes(paths), max_day_bytes)
+    sizes = landing_file_sizes(paths)
+    if max_file_bytes is not None:
+        error = file_budget_error(partition_date, sizes, max_file_bytes)
         if error:
-            raise DayTooLargeError(error)
-    return ingest_files(_read_ahead(paths, partition_date, read_landing_file), partition_date)
+            raise FileTooLargeError(error)
+    day = _Day(partition_date, write)
+    _read_each(paths, partition_date, read_landing_file, day.add)
+    return day.summary(bytes_read=sum(sizes.values()))
 
 
-def _read_ahead(
+def ingest_day(
+    landing_url: str, partition_date: str, max_file_bytes: int | None = None
+) -> IngestResult:
+    """Read and validate every landing file of one day, its valid rows in one frame.
+
+    `stream_day`, its tables collected: for callers that want the day in memory.
+    """
+    tables: list[pa.Table] = []
+    summary = stream_day(landing_url, partition_date, tables.append, max_file_bytes=max_file_bytes)
+    return IngestResult(
+        valid=_transactions_frame(tables), rejected=summary.rejected, files=summary.files
+    )
+
+
+def _read_each(
     paths: Sequence[UPath],
     partition_date: str,
     read: Callable[[UPath, str], LandingFile],
-) -> Iterator[LandingFile]:
-    """The files read by ``read`` in order, each next one while the caller validates this one.
+    handle: Callable[[LandingFile], None],
+) -> None:
+    """``handle(read(path))`` for each path in order, the next file read on a worker thread
+    while this one is handled.
 
-    Reading waits on the store, zlib and pyarrow's parser, validation on NumPy and Arrow
-    kernels; all of them release the GIL, so reading and validating overlap. Two files are read
-    at a time and handed over in order; the day is held in memory whole either way.
+    Reading waits on the store, zlib and pyarrow's parser, handling on NumPy and Arrow kernels;
+    all of them release the GIL, so the two overlap. A file is read once the one before it is
+    handed over and the one before that dropped: two files at most are held at a time.
     """
-    if len(paths) < 2:
-        yield from (read(path, partition_date) for path in paths)
+    if not paths:
         return
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="landing-read")
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="landing-read")
     try:
-        pending: list[Future[LandingFile]] = [pool.submit(read, p, partition_date) for p in paths]
-        for future in pending:
-            yield future.result()
+        pending = pool.submit(read, paths[0], partition_date)
+        for following in [*paths[1:], None]:
+            landing = pending.result()
+            if following is not None:
+                pending = pool.submit(read, following, partition_date)
+            handle(landing)
+            del landing  # not held while the next file is awaited
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -1,10 +1,13 @@
 """Where the day's transaction files land."""
 
+from collections.abc import Callable
+
+import pyarrow as pa
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from fraud_platform.defs.ingest.logic import IngestResult, ingest_day
-from fraud_platform.settings import DEFAULT_MAX_DAY_BYTES
+from fraud_platform.defs.ingest.logic import IngestResult, IngestSummary, ingest_day, stream_day
+from fraud_platform.settings import DEFAULT_MAX_FILE_BYTES
 
 
 class LandingZone(ConfigurableResource):
@@ -23,14 +26,20 @@ class LandingZone(ConfigurableResource):
         le=1.0,
         description="Rejected share above which the check fails and blocks the day's graph.",
     )
-    max_day_bytes: int = Field(
-        default=DEFAULT_MAX_DAY_BYTES,
+    max_file_bytes: int = Field(
+        default=DEFAULT_MAX_FILE_BYTES,
         gt=0,
         description=(
-            "Input budget of one day: the sum of its landing files' stored sizes. A day above it "
-            "fails before anything is read (a day is read whole into memory), naming the sizes."
+            "Input budget of one landing file: its stored size (a gzip file counts compressed). "
+            "A file above it fails the day before anything is read, naming the file and its "
+            "size; a file is parsed whole in memory, the day itself is streamed file by file."
         ),
     )
 
     def ingest(self, partition_date: str) -> IngestResult:
-        return ingest_day(self.url, partition_date, max_day_bytes=self.max_day_bytes)
+        """The day's valid rows in memory (for callers that want the day whole)."""
+        return ingest_day(self.url, partition_date, max_file_bytes=self.max_file_bytes)
+
+    def stream(self, partition_date: str, write: Callable[[pa.Table], None]) -> IngestSummary:
+        """The day's valid rows handed to ``write`` file by file (`stream_day`)."""
+        return stream_day(self.url, partition_date, write, max_file_bytes=self.max_file_bytes)
