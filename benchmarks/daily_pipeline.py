@@ -498,7 +498,8 @@ def run_platform(
 
 #: (function name, file fragment) -> stage, for attributing py-spy stacks; deepest match wins.
 PROFILE_FRAMES = (
-    ("ingest_day", "ingest/logic.py", "read+validate"),
+    ("stream_day", "ingest/logic.py", "read+validate"),
+    ("write_table", "pyarrow/parquet", "Parquet write"),
     ("build_transaction_graph", "graph/logic.py", "graph build"),
     ("__init__", "engines/cpu.py", "graph build"),
     ("score_graph", "analytics/logic.py", "scoring"),
@@ -1114,14 +1115,30 @@ def backfill_lines(b: BackfillRun) -> list[str]:
         f"  peak RSS: largest process {b.peak_process_rss / GB:.2f} GB, webserver + daemon + "
         f"runs together {b.peak_tree_rss / GB:.2f} GB",
     ]
+    timed = [r for r in b.runs if r.get("startTime") and r.get("endTime")]
+    statuses: dict[str, int] = defaultdict(int)
     for run in b.runs:
-        start, end = run.get("startTime"), run.get("endTime")
-        took = f"{end - start:.0f} s, started {start - b.launch_time:.0f} s after the launch"
-        lines.append(f"  run {run['runId'][:8]} {run['status']}: {took if start and end else '-'}")
-        for step in run.get("steps", []):
-            if step.get("startTime") and step.get("endTime"):
-                seconds = step["endTime"] - step["startTime"]
-                lines.append(f"    {step['stepKey']:<46} {seconds:7.1f} s")
+        statuses[run["status"]] += 1
+    lines.append(
+        f"  {len(b.runs)} runs: "
+        + ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+    )
+    if timed:
+        took = sorted(r["endTime"] - r["startTime"] for r in timed)
+        first = min(r["startTime"] for r in timed) - b.launch_time
+        last = max(r["endTime"] for r in timed) - b.launch_time
+        lines.append(
+            f"  a run took {took[0]:.1f} / {took[len(took) // 2]:.1f} / {took[-1]:.1f} s "
+            f"(min / median / max, its process start-up included); the first started {first:.0f} s "
+            f"after the launch, the last ended {last:.0f} s after it"
+        )
+        per_step: dict[str, list[float]] = defaultdict(list)
+        for run in timed:
+            for step in run.get("steps", []):
+                if step.get("startTime") and step.get("endTime"):
+                    per_step[step["stepKey"]].append(step["endTime"] - step["startTime"])
+        for key, values in per_step.items():
+            lines.append(f"    {key:<46} {sum(values) / len(values):7.1f} s a day (mean)")
     return lines
 
 

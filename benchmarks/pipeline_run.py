@@ -77,11 +77,21 @@ def instrument() -> None:
     from fraud_platform.defs.datasets import assets as dataset_assets
     from fraud_platform.defs.datasets import resources as dataset_resources
     from fraud_platform.defs.graph import assets as graph_assets
+    from fraud_platform.defs.ingest import assets as ingest_assets
     from fraud_platform.defs.ingest import resources as ingest_resources
     from fraud_platform.storage.object_store import ParquetFilesIOManager
     from fraud_platform.storage.warehouse import PostgresTableIOManager
 
-    _wrap(ingest_resources, "ingest_day", "read+validate")
+    _wrap(ingest_resources, "stream_day", "read+validate")
+    # The day's valid rows are appended to a Parquet file as each landing file is validated.
+    make_writer = ingest_assets.stream_writer
+
+    def timed_writer(*args: Any, **kwargs: Any) -> Any:
+        writer = make_writer(*args, **kwargs)
+        writer.write_table = _timed("Parquet write", writer.write_table)
+        return writer
+
+    ingest_assets.stream_writer = timed_writer
     _wrap(graph_assets, "build_transaction_graph", "graph build")
     _wrap(CpuEngine, "build", "engine graph build")
     _wrap(analytics_assets, "score_graph", "scoring")

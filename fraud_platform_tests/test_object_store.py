@@ -486,3 +486,49 @@ def test_direct_calls_report_what_is_stored(storage_dir: Path) -> None:
     )
     manager.handle_output(bundle_day, graph("2024-10-01", ["A", "B"]))
     assert manager.has_output(bundle_day)
+
+
+def test_a_streamed_value_is_moved_into_place_and_read_back_in_batches(
+    storage_dir: Path, tmp_path: Path
+) -> None:
+    """An asset streams rows into a local file; the IO manager moves it to the day's path;
+    a step asking for `TransactionBatches` reads it a batch at a time, a frame reads it whole."""
+    from fraud_platform.storage.object_store import TransactionBatches, stream_writer
+
+    written = transactions("2024-10-01", 3)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+
+    @asset(partitions_def=daily_partitions)
+    def streamed() -> TransactionBatches:
+        table = pa.Table.from_pandas(written, preserve_index=False)
+        path = spill / "day.parquet"
+        with stream_writer(path, table.schema) as writer:
+            for start in range(3):  # three appends, as ingest writes file after file
+                writer.write_table(table.slice(start, 1))
+        return TransactionBatches((str(path),))
+
+    @asset(partitions_def=daily_partitions)
+    def batches_seen(streamed: TransactionBatches) -> pd.DataFrame:
+        parts = list(streamed.batches(columns=["transaction_id", "amount"], rows=2))
+        assert [part.num_rows for part in parts] == [2, 1]
+        return pa.Table.from_batches(parts).to_pandas()
+
+    @asset(partitions_def=daily_partitions)
+    def frame_seen(streamed: pd.DataFrame) -> pd.DataFrame:
+        return streamed
+
+    result = materialize(
+        [streamed, batches_seen, frame_seen], partition_key="2024-10-01", resources=io(storage_dir)
+    )
+    stored = storage_dir / "streamed" / "2024-10-01.parquet"
+    assert stored.is_file() and list(spill.iterdir()) == []
+    assert leftovers(storage_dir) == []
+    pd.testing.assert_frame_equal(result.output_for_node("frame_seen"), written)
+    assert result.output_for_node("batches_seen")["transaction_id"].tolist() == (
+        written["transaction_id"].tolist()
+    )
+    metadata = result.asset_materializations_for_node("streamed")[0].metadata
+    assert metadata["dagster/row_count"].value == 3
+    assert metadata["bytes"].value == stored.stat().st_size
+    assert TransactionBatches((str(stored),)).num_rows == 3

@@ -24,6 +24,7 @@ secret; `object_store_errors` does this for the IO manager and the landing zone 
 """
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -283,6 +284,73 @@ def _stem_key(stems: Mapping[str | None, UPath]) -> tuple[str, ...]:
     return tuple(str(stem) for stem in stems.values())
 
 
+#: Rows per row group of a streamed file: the unit every reader of it holds at once.
+STREAM_ROW_GROUP_ROWS = 1 << 20
+
+
+@dataclass(frozen=True)
+class TransactionBatches:
+    """Rows stored as Parquet files (one per day) and read back a row group at a time.
+
+    The value of an asset too large to hold whole: its step streams rows into a local file
+    (``paths``, written with `stream_writer`), the IO manager moves that file into the object
+    store, and a step that takes this type as input gets the stored files, which it reads in
+    row groups (`batches`) rather than as one frame. Taking a ``pd.DataFrame`` instead reads
+    them whole. ``paths`` are local paths or object-store URLs.
+    """
+
+    paths: tuple[str, ...]
+
+    def batches(
+        self, columns: Sequence[str] | None = None, rows: int = STREAM_ROW_GROUP_ROWS
+    ) -> Iterator[pa.RecordBatch]:
+        """The files' rows in order, ``rows`` at a time (only ``columns``, when given)."""
+        for path in self.paths:
+            with _open_parquet(path) as parquet:
+                yield from parquet.iter_batches(
+                    batch_size=rows, columns=list(columns) if columns else None
+                )
+
+    def per_file(self) -> list["TransactionBatches"]:
+        """One value per file: one per day, as the IO manager stores them."""
+        return [TransactionBatches((path,)) for path in self.paths]
+
+    @property
+    def num_rows(self) -> int:
+        total = 0
+        for path in self.paths:
+            with _open_parquet(path) as parquet:
+                total += parquet.metadata.num_rows
+        return total
+
+
+@contextmanager
+def _open_parquet(path: str) -> Iterator[pq.ParquetFile]:
+    location = store_path(path)
+    if is_local(location):
+        with pq.ParquetFile(location.path) as parquet:
+            yield parquet
+        return
+    with (
+        object_store_errors(location, "read"),
+        location.open("rb") as handle,
+        pq.ParquetFile(handle) as parquet,
+    ):
+        yield parquet
+
+
+def stream_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """A Parquet writer for a streamed value: the store's compression, row groups of
+    `STREAM_ROW_GROUP_ROWS` (write tables of about that size)."""
+    return pq.ParquetWriter(
+        path, schema, compression=PARQUET_COMPRESSION, use_dictionary=_STREAM_DICTIONARY
+    )
+
+
+#: Columns of a streamed transactions file worth a dictionary (few distinct values per day).
+_STREAM_DICTIONARY = ["partition_date", "currency", "source_file", "timestamp", "amount"]
+
+
 class ParquetFilesIOManager(UPathIOManager):
     """The IO manager `ParquetIOManager` builds; see the module docstring for the layout."""
 
@@ -392,6 +460,9 @@ class ParquetFilesIOManager(UPathIOManager):
         if obj is None:  # an asset run for its side effects; nothing to store
             return
         stems = self._stems(context)
+        if isinstance(obj, TransactionBatches):
+            self._store_streamed(context, stems, obj)
+            return
         keys = list(stems)
         pieces = {keys[0]: obj} if len(keys) == 1 else self._split(obj, [str(k) for k in keys])
         files: dict[UPath, pd.DataFrame] = {}
@@ -403,9 +474,50 @@ class ParquetFilesIOManager(UPathIOManager):
         context.add_output_metadata(self._output_metadata(obj, stems, written, len(files)))
         self._keep_written(stems, obj)
 
+    def _store_streamed(
+        self, context: OutputContext, stems: Mapping[str | None, UPath], obj: TransactionBatches
+    ) -> None:
+        """Move a streamed value's local files (one per day of ``stems``) into the store.
+
+        Locally the file is moved next to its final name and renamed over it (atomic); on S3
+        the object becomes visible once its upload completes. The local files are removed.
+        """
+        if len(obj.paths) != len(stems):
+            raise ValueError(
+                f"a streamed value has {len(obj.paths)} file(s) for {len(stems)} partition(s)"
+            )
+        finals = [self.frame_path(stem) for stem in stems.values()]
+        written, rows = 0, obj.num_rows
+        for source, final in zip(obj.paths, finals, strict=True):
+            context.log.debug(self.get_writing_output_log_message(final))
+            written += Path(source).stat().st_size
+            if is_local(final):
+                target = Path(final.path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+                try:
+                    shutil.move(source, temporary)
+                    os.replace(temporary, target)
+                finally:
+                    temporary.unlink(missing_ok=True)
+            else:
+                with object_store_errors(final, "write"):
+                    final.fs.put_file(source, final.path)
+                Path(source).unlink(missing_ok=True)
+        metadata: dict[str, Any] = {
+            "path": MetadataValue.path(str(finals[0] if len(finals) == 1 else finals[0].parent)),
+            "bytes": written,
+            "files": len(finals),
+            "rows": rows,
+        }
+        if len(finals) == 1:
+            metadata["dagster/row_count"] = rows
+        context.add_output_metadata(metadata)
+        self._keep_written(stems, None)  # nothing to hand over: readers read the files
+
     # -- hand-over within a run ----------------------------------------------------------------
 
-    def _keep_written(self, stems: Mapping[str | None, UPath], obj: Any) -> None:
+    def _keep_written(self, stems: Mapping[str | None, UPath], obj: object) -> None:
         """Keep a single day's value just written for the steps of this run that load it.
 
         With the in-process executor every step of a run shares this IO manager, and the next
@@ -523,6 +635,9 @@ class ParquetFilesIOManager(UPathIOManager):
             (context.definition_metadata or {}).get("allow_missing_partitions", False)
         )
         stems = self._stems(context)
+        if context.dagster_type.typing_type is TransactionBatches:
+            # Read later, a row group at a time, by the step that asked for it.
+            return TransactionBatches(tuple(str(self.frame_path(s)) for s in stems.values()))
         handed_over = self._hand_over(context, stems)
         if handed_over is not None:
             return handed_over

@@ -1,6 +1,5 @@
 """Graph: the day's transfers as accounts (nodes) and weighted sender-receiver edges."""
 
-import pandas as pd
 from dagster import AssetExecutionContext, Config, asset
 from pydantic import Field
 
@@ -11,6 +10,7 @@ from fraud_platform.partitions import (
     daily_partitions,
     storage_retry_policy,
 )
+from fraud_platform.storage.object_store import TransactionBatches
 from fraud_platform.tables import TransactionGraph
 
 
@@ -30,9 +30,15 @@ class TransactionGraphConfig(Config):
     group_name="graph",
 )
 def transaction_graph(
-    context: AssetExecutionContext, config: TransactionGraphConfig, raw_transactions: pd.DataFrame
+    context: AssetExecutionContext,
+    config: TransactionGraphConfig,
+    raw_transactions: TransactionBatches,
 ) -> TransactionGraph:
-    """Accounts with degrees and flows, and parallel transfers collapsed into weighted edges."""
+    """Accounts with degrees and flows, and parallel transfers collapsed into weighted edges.
+
+    The day's transfers are read a row group at a time: the step holds the day's edges, not
+    its transfers.
+    """
     graph = build_transaction_graph(raw_transactions, min_amount=config.min_amount)
     context.add_output_metadata(
         {

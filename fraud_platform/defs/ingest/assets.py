@@ -1,6 +1,16 @@
-"""Ingest: a day's landing files become validated transactions and rejected rows."""
+"""Ingest: a day's landing files become validated transactions and rejected rows.
 
-from collections.abc import Iterator
+The day is streamed: files are read one at a time and each file's valid rows are appended to a
+local Parquet file as soon as they are validated, which the IO manager then moves into the object
+store; the step never holds the day's rows, so a day larger than memory is ingested as long as
+each of its files fits (see `LandingZone.max_file_bytes`). The graph step reads the stored file
+back a row group at a time.
+"""
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pandas as pd
 from dagster import (
@@ -13,7 +23,12 @@ from dagster import (
 )
 
 from fraud_platform.defs.ingest.checks import rejected_share_result, rejected_share_spec
-from fraud_platform.defs.ingest.logic import IngestResult, empty_rejected, empty_transactions
+from fraud_platform.defs.ingest.logic import (
+    FileReport,
+    IngestSummary,
+    empty_rejected,
+    raw_transaction_schema,
+)
 from fraud_platform.defs.ingest.resources import LandingZone
 from fraud_platform.partitions import (
     daily_backfill_policy,
@@ -21,12 +36,13 @@ from fraud_platform.partitions import (
     daily_partitions,
     storage_retry_policy,
 )
+from fraud_platform.storage.object_store import TransactionBatches, stream_writer
 from fraud_platform.tables import PARTITION_COLUMN
 
 
-def _file_table(result: IngestResult) -> str:
+def _file_table(files: Sequence[FileReport]) -> str:
     lines = ["| file | read | valid | rejected | error |", "|---|---:|---:|---:|---|"]
-    for f in result.files:
+    for f in files:
         error = (f.error or "").replace("|", "\\|")
         lines.append(
             f"| {f.source_file} | {f.rows_read:,} | {f.rows_valid:,} | {f.rows_rejected:,} "
@@ -38,7 +54,10 @@ def _file_table(result: IngestResult) -> str:
 @multi_asset(
     outs={
         "raw_transactions": AssetOut(
-            description="The day's valid transfers, one row per transaction_id.",
+            description=(
+                "The day's valid transfers, one row per transaction_id (a Parquet file per "
+                "day, read back in row groups)."
+            ),
             io_manager_key="io_manager",
             freshness_policy=daily_freshness_policy,
         ),
@@ -57,39 +76,49 @@ def _file_table(result: IngestResult) -> str:
 )
 def raw_transactions(
     context: AssetExecutionContext, landing_zone: LandingZone
-) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
-    """Read every landing file of the partition's day(s) and validate them."""
-    results = [landing_zone.ingest(day) for day in context.partition_keys]
-    valid = pd.concat([r.valid for r in results], ignore_index=True) if results else None
-    rejected = pd.concat([r.rejected for r in results], ignore_index=True) if results else None
-    files = [f for r in results for f in r.files]
-    rows_read = sum(r.rows_read for r in results)
-    if not files:
-        context.log.warning(f"No landing files for {', '.join(context.partition_keys)}")
-    merged = IngestResult(
-        valid=valid if valid is not None else empty_transactions(),
-        rejected=rejected if rejected is not None else empty_rejected(),
-        files=files,
-    )
+) -> Iterator[Output[TransactionBatches] | Output[pd.DataFrame] | AssetCheckResult]:
+    """Read every landing file of the partition's day(s), validate them, stream the valid rows."""
+    spill = Path(tempfile.mkdtemp(prefix="raw_transactions-"))
+    try:
+        paths: list[str] = []
+        summaries: list[IngestSummary] = []
+        for day in context.partition_keys:
+            path = spill / f"{day}.parquet"
+            with stream_writer(path, raw_transaction_schema()) as writer:
+                summaries.append(landing_zone.stream(day, writer.write_table))
+            paths.append(str(path))
+        files = [f for s in summaries for f in s.files]
+        rows_read = sum(s.rows_read for s in summaries)
+        rows_valid = sum(s.rows_valid for s in summaries)
+        rejected = (
+            pd.concat([s.rejected for s in summaries], ignore_index=True)
+            if summaries
+            else empty_rejected()
+        )
+        if not files:
+            context.log.warning(f"No landing files for {', '.join(context.partition_keys)}")
+        yield Output(
+            TransactionBatches(tuple(paths)),
+            output_name="raw_transactions",
+            metadata={
+                "files_read": len(files),
+                "rows_read": rows_read,
+                "rows_valid": rows_valid,
+                "rows_rejected": len(rejected),
+                "files": MetadataValue.md(_file_table(files)) if files else "no files",
+            },
+        )
+    finally:
+        # The IO manager has moved the files into the store; what remains is a failed run's.
+        shutil.rmtree(spill, ignore_errors=True)
     yield Output(
-        merged.valid,
-        output_name="raw_transactions",
-        metadata={
-            "files_read": len(files),
-            "rows_read": rows_read,
-            "rows_valid": len(merged.valid),
-            "rows_rejected": len(merged.rejected),
-            "files": MetadataValue.md(_file_table(merged)) if files else "no files",
-        },
-    )
-    yield Output(
-        merged.rejected,
+        rejected,
         output_name="rejected_transactions",
-        metadata={"rows_rejected": len(merged.rejected)},
+        metadata={"rows_rejected": len(rejected)},
     )
     yield rejected_share_result(
         rows_read,
-        len(merged.rejected),
+        len(rejected),
         warn_share=landing_zone.rejected_warn_share,
         error_share=landing_zone.rejected_error_share,
     )
