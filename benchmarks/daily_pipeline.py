@@ -449,13 +449,16 @@ def run_platform(
     limit: int,
     *,
     profile: bool = False,
+    executor: str = "in_process",
 ) -> PlatformRun:
     """One instrumented Dagster run of the day in a child process, with its RSS sampled."""
     label = f"{rows / MILLION:g}M" + (f" x{files}f" if files != 3 else "")
+    label += " multiprocess" if executor == "multiprocess" else ""
     schema = ws.schema(f"run{len(ws.schemas)}")
     run = PlatformRun(label=label, rows=rows, files=files, storage=storage, schema=schema)
     out = ws.root / f"run_{len(ws.schemas)}.json"
     command = [sys.executable, str(BENCH_DIR / "pipeline_run.py"), "--day", DAY, "--out", str(out)]
+    command += ["--executor", executor]
     if profile:
         run.profile = str(ws.root / f"profile_{len(ws.schemas)}.txt")
         # Sampling without pausing the run (--nonblocking) keeps the profiled run's timing close
@@ -1179,6 +1182,26 @@ def sizes_of(text: str) -> list[int]:
     return [round(float(part) * MILLION) for part in text.split(",") if part.strip()]
 
 
+def compare_executors(ws: Workspace, rows: int, dagster_url: str, limit: int) -> str:
+    """The same day run with the code location's in-process executor and with Dagster's
+    multiprocess executor (one process per step), one after the other: a line of the report."""
+    storage = ws.root / f"storage_{rows}_3"
+    if not storage.exists():
+        generate(storage, rows, 3)
+    measured = {
+        executor: run_platform(ws, storage, rows, 3, dagster_url, limit, executor=executor)
+        for executor in ("in_process", "multiprocess")
+    }
+    if not all(r.success for r in measured.values()):
+        return "executors: " + "; ".join(f"{k} failed: {r.error}" for k, r in measured.items())
+    one, many = measured["in_process"], measured["multiprocess"]
+    return (
+        f"executor ({rows / MILLION:g}M day, run / process wall): in-process "
+        f"{one.run_wall:.1f} s / {one.process_wall:.1f} s, multiprocess {many.run_wall:.1f} s / "
+        f"{many.process_wall:.1f} s: in-process {many.process_wall / one.process_wall:.2f}x faster"
+    )
+
+
 def counts_of(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
@@ -1199,6 +1222,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--baseline-size, labelled as such (default: --baseline-size itself)",
     )
     parser.add_argument("--profile", action="store_true", help="one more run under py-spy")
+    parser.add_argument(
+        "--compare-executors",
+        action="store_true",
+        help="run the baseline-size day again in-process and with one process per step",
+    )
     parser.add_argument("--backfill-days", type=int, default=0)
     parser.add_argument("--backfill-size", type=float, default=1.0, help="M rows per day")
     parser.add_argument("--backfill-timeout", type=float, default=1800.0)
@@ -1275,6 +1303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if b.scale != 1.0:
                     # The ratio is taken against the platform at the size extrapolated to.
                     b.label = platform_at(baseline_rows).label
+        if args.compare_executors:
+            notes.append(compare_executors(ws, baseline_rows, dagster_url, limit))
         profile_lines: list[str] = []
         if args.profile:
             rows, files = wanted[-1]
