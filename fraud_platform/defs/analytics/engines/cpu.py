@@ -29,6 +29,7 @@ from fraud_platform.defs.analytics.engines.base import (
     GraphEngine,
     PageRankNotConvergedError,
     PageRankResult,
+    compact_indices,
     degree_table,
     edge_vertices,
     empty_layout,
@@ -63,7 +64,7 @@ def pagerank_transition(
     inverse = np.divide(1.0, out_weight, out=np.zeros(n), where=~dangling)
     data = weights * inverse[senders]
     matrix = sp.csr_array((data, (receivers, senders)), shape=(n, n), dtype=np.float64)
-    return matrix, dangling
+    return compact_indices(matrix), dangling
 
 
 def pagerank_power(
