@@ -1,10 +1,21 @@
-"""Graph building: nodes from edges, parallel transfers collapsed, optional amount filter."""
+"""Graph building: nodes from edges, parallel transfers collapsed, optional amount filter, a
+stored day read in batches."""
 
 from __future__ import annotations
 
-import pandas as pd
+import datetime as dt
+from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fraud_platform.defs.graph import logic as graph_logic
 from fraud_platform.defs.graph.logic import build_transaction_graph
+from fraud_platform.defs.ingest.logic import ingest_day
+from fraud_platform.sample_data.generator import SampleConfig, generate_days
+from fraud_platform.storage.object_store import TransactionBatches
 from fraud_platform.tables import EDGE_COLUMNS, NODE_COLUMNS
 
 
@@ -101,3 +112,25 @@ def test_empty_day_gives_empty_typed_frames() -> None:
     assert graph.nodes.empty and graph.edges.empty
     assert list(graph.nodes.columns) == list(NODE_COLUMNS)
     assert graph.edges["amount_total"].dtype == "float64"
+
+
+@pytest.mark.parametrize("collapse_rows", [1_500, 1 << 24])
+def test_a_stored_day_read_in_batches_gives_the_graph_of_the_whole_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collapse_rows: int
+) -> None:
+    """The day read back in batches of 700 transfers, collapsed as they come (every ~1,500) or
+    once at the end, is the graph built from the frame in one piece."""
+    generate_days(str(tmp_path), dt.date(2024, 10, 1), 1, SampleConfig(transactions_per_day=5_000))
+    day = ingest_day(f"{tmp_path}/landing/transactions", "2024-10-01").valid
+    expected = build_transaction_graph(day)
+    path = tmp_path / "raw_transactions.parquet"
+    pq.write_table(pa.Table.from_pandas(day, preserve_index=False), path, row_group_size=1_000)
+    monkeypatch.setattr(graph_logic, "BATCH_ROWS", 700)
+    monkeypatch.setattr(graph_logic, "COLLAPSE_ROWS", collapse_rows)
+
+    graph = build_transaction_graph(TransactionBatches((str(path),)))
+
+    assert len(graph.edges) > 3_000  # most pairs appear once, some repeat across batches
+    assert (expected.edges["tx_count"] > 1).any()
+    pd.testing.assert_frame_equal(graph.nodes, expected.nodes)
+    pd.testing.assert_frame_equal(graph.edges, expected.edges)
