@@ -2,6 +2,7 @@
 
 from dagster import (
     AssetSelection,
+    DefaultScheduleStatus,
     build_schedule_from_partitioned_job,
     define_asset_job,
 )
@@ -42,10 +43,15 @@ def daily_schedule(settings: Settings) -> UnresolvedPartitionedAssetScheduleDefi
         name="daily_fraud_schedule",
         hour_of_day=settings.daily_schedule_hour,
         minute_of_hour=settings.daily_schedule_minute,
+        # On as soon as a daemon serves the code location: nobody has to switch it on.
+        default_status=DefaultScheduleStatus.RUNNING,
     )
 
 
 #: Each Monday at 06:00 UTC, the week that ended on Sunday.
 weekly_trends_schedule = build_schedule_from_partitioned_job(
-    weekly_trends_job, name="weekly_trends_schedule", hour_of_day=6
+    weekly_trends_job,
+    name="weekly_trends_schedule",
+    hour_of_day=6,
+    default_status=DefaultScheduleStatus.RUNNING,
 )

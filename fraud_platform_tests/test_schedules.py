@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from dagster import build_schedule_context
+from dagster import DefaultScheduleStatus, build_schedule_context
 
 from fraud_platform.definitions import defs
 from fraud_platform.schedules import daily_schedule
@@ -38,3 +38,8 @@ def test_schedule_time_is_configurable() -> None:
     assert (schedule.hour_of_day, schedule.minute_of_hour) == (3, 30)
     with pytest.raises(ValueError, match="HH:MM"):
         daily_schedule(Settings.from_env({"FRAUD_DAILY_SCHEDULE_TIME": "25:00"}))
+
+
+@pytest.mark.parametrize("name", ["daily_fraud_schedule", "weekly_trends_schedule"])
+def test_schedules_run_without_being_switched_on(name: str) -> None:
+    assert defs.resolve_schedule_def(name).default_status == DefaultScheduleStatus.RUNNING

@@ -69,6 +69,18 @@ query Backfill($id: String!) {
   }
 }
 """
+AUTOMATION = """
+{
+  repositoriesOrError {
+    ... on RepositoryConnection {
+      nodes {
+        schedules { name scheduleState { status } }
+        sensors { name sensorState { status } }
+      }
+    }
+  }
+}
+"""
 RUNS = """
 query Runs($tags: [ExecutionTag!]) {
   runsOrError(filter: {tags: $tags}) {
@@ -214,6 +226,18 @@ def test_backfills_run_a_day_per_run_isolate_a_bad_day_and_alert(
     deployment: tuple[str, Receiver, dict[str, str]], database_url: str, warehouse_schema: str
 ) -> None:
     url, webhook, env = deployment
+    # What the UI's Automation page shows: every schedule and sensor on, nobody switched them.
+    (repository,) = graphql(url, AUTOMATION, {})["repositoriesOrError"]["nodes"]
+    automation = {
+        **{s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]},
+        **{s["name"]: s["sensorState"]["status"] for s in repository["sensors"]},
+    }
+    assert automation == {
+        "daily_fraud_schedule": "RUNNING",
+        "weekly_trends_schedule": "RUNNING",
+        "fraud_alert_sensor": "RUNNING",
+        "run_failure_sensor": "RUNNING",
+    }
     launched = graphql(
         url,
         LAUNCH,
