@@ -17,9 +17,9 @@ DEFAULT_HIGH_RISK_THRESHOLD = 0.8
 DEFAULT_DATABASE_SCHEMA = "fraud"
 #: The previous day is analysed at 02:00 UTC, once late files of the day have landed.
 DEFAULT_DAILY_SCHEDULE_TIME = "02:00"
-#: A landing file larger than this (bytes, compressed as stored) fails its day before anything is
-#: read, with a message naming the day and the file, rather than risking the worker's memory: a
-#: file is parsed whole (the day is streamed file by file).
+#: A landing CSV file larger than this (bytes, compressed as stored) fails its day before anything
+#: is read, with a message naming the day and the file, rather than risking the worker's memory: a
+#: CSV file is parsed whole (the day is streamed file by file, a Parquet file by row groups).
 DEFAULT_MAX_FILE_BYTES = 4 * 1024**3
 
 

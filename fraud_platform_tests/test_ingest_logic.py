@@ -717,3 +717,108 @@ def test_raw_transaction_schema_follows_the_table_contract() -> None:
     assert logic.empty_transactions().dtypes.equals(
         logic._transactions_frame([schema.empty_table()]).dtypes
     )
+
+
+def parquet_in_row_groups(landing: Path, rows: int = 100) -> Path:
+    """The generated day's Parquet file rewritten in row groups of ``rows``, with an id of its
+    first row group repeated in its last and a bad amount late in the file."""
+    path = next((landing / f"date={DAY}").glob("*.parquet"))
+    table = pq.read_table(path)
+    ids = table.column("transaction_id").to_pylist()
+    ids[-3] = ids[5]  # a duplicate across pieces: rejected, naming row 6's line (7)
+    amounts = table.column("amount").to_pylist()
+    amounts[-10] = -1.0  # a bad row in the last piece
+    table = table.set_column(0, "transaction_id", pa.array(ids, table.schema.field(0).type))
+    index = table.schema.get_field_index("amount")
+    table = table.set_column(index, "amount", pa.array(amounts, pa.float64()))
+    pq.write_table(table, path, row_group_size=rows)
+    return path
+
+
+def test_a_parquet_file_streamed_in_row_groups_gives_the_rows_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = generated_day(tmp_path, 3)
+    path = parquet_in_row_groups(landing)
+    assert pq.ParquetFile(path).num_row_groups >= 10
+    whole: list[pa.Table] = []
+    expected = stream_day(str(landing), DAY, whole.append)
+
+    monkeypatch.setattr(logic, "PARQUET_PIECE_ROWS", 250)  # three row groups a piece
+    pieces: list[pa.Table] = []
+    summary = stream_day(str(landing), DAY, pieces.append)
+
+    assert len(pieces) > len(whole)  # the Parquet file came in several pieces
+    assert pa.concat_tables(pieces).equals(pa.concat_tables(whole))
+    pd.testing.assert_frame_equal(summary.rejected, expected.rejected)
+    assert summary.files == expected.files  # one report per file, pieces added up
+    source = f"date={DAY}/{path.name}"
+    reasons = summary.rejected[summary.rejected["source_file"] == source]
+    rows = pq.ParquetFile(path).metadata.num_rows
+    assert f"first seen in {source} line 7)" in " ".join(reasons["reason"])
+    assert {rows - 1, rows - 8} <= set(reasons["line"])  # the duplicate, the bad amount
+
+
+def test_a_corrupt_row_group_keeps_the_rows_before_it_and_names_the_first_row_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = generated_day(tmp_path, 3)
+    path = parquet_in_row_groups(landing)
+    metadata = pq.ParquetFile(path).metadata
+    group = metadata.row_group(4)  # rows 401-500: its pages overwritten with garbage
+    start = min(
+        group.column(c).dictionary_page_offset or group.column(c).data_page_offset
+        for c in range(group.num_columns)
+    )
+    data = bytearray(path.read_bytes())
+    data[start : start + group.total_byte_size] = b"\xff" * group.total_byte_size
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(logic, "PARQUET_PIECE_ROWS", 100)
+    tables: list[pa.Table] = []
+
+    summary = stream_day(str(landing), DAY, tables.append)
+
+    source = f"date={DAY}/{path.name}"
+    (report,) = [f for f in summary.files if f.source_file == source]
+    assert report.error is not None
+    assert report.error.startswith("unreadable Parquet file from row 401 on: ")
+    kept = pa.concat_tables(tables).to_pandas()
+    lines = kept.loc[kept["source_file"] == source, "line"]
+    assert lines.max() <= 401 and lines.min() == 2 and len(lines) > 350  # rows 1-400, less bad
+    (record,) = summary.rejected[
+        (summary.rejected["source_file"] == source) & (summary.rejected["field"] == "file")
+    ].itertuples()
+    assert record.line == 0 and record.reason == report.error
+    assert report.rows_read == 400 + 1  # the rows read, and the file's record
+
+
+def test_the_budget_applies_to_csv_files_only(tmp_path: Path) -> None:
+    """A Parquet file is streamed by row groups: however large, it is read."""
+    small = write(tmp_path, "a.csv", HEADER + "T1,2024-10-01T10:00:00Z,A,B,1,USD\n")
+    rows = 2_000
+    table = pa.table(
+        {
+            "transaction_id": [f"P{i}" for i in range(rows)],
+            "timestamp": pa.array([dt.datetime(2024, 10, 1, 12, tzinfo=dt.UTC)] * rows),
+            "sender": [f"S{i}" for i in range(rows)],
+            "receiver": [f"R{i}" for i in range(rows)],
+            "amount": [1.0 + i for i in range(rows)],
+        }
+    )
+    big = tmp_path / f"date={DAY}" / "b.parquet"
+    pq.write_table(table, big, row_group_size=500)
+    budget = small.stat().st_size
+    assert big.stat().st_size > 10 * budget
+
+    summary = stream_day(str(tmp_path), DAY, lambda table: None, max_file_bytes=budget)
+
+    assert [(f.source_file, f.rows_valid) for f in summary.files] == [
+        (f"date={DAY}/a.csv", 1),
+        (f"date={DAY}/b.parquet", rows),
+    ]
+    write(tmp_path, "c.csv", HEADER + "T2,2024-10-01T10:00:00Z,A,B,1,USD\n" * 2)
+    with pytest.raises(FileTooLargeError) as refused:
+        stream_day(str(tmp_path), DAY, lambda table: None, max_file_bytes=budget)
+    assert "1 of its 3 landing file(s) exceed" in str(refused.value.description)
+    assert "c.csv" in str(refused.value.description)
+    assert "b.parquet" not in str(refused.value.description)

@@ -36,11 +36,12 @@ inflated) and a file's batches are validated two at a time: NumPy, Arrow and zli
 GIL. pyarrow's CSV reader is trusted only where the line-by-line reader would give the same rows
 (`_arrow_reading_is_exact`); any other file is read as it always was.
 
-A day is streamed (`stream_day`): its files are read one at a time, in name order, and each
-file's valid rows are handed to the caller as soon as the file is validated, so memory holds one
-file (and the next one, being read) plus the day's kept transaction ids, never the day's rows.
-A file is parsed whole, so one larger than a byte budget is refused before anything of the day
-is read (`FileTooLargeError`), rather than being killed for running out of memory.
+A day is streamed (`stream_day`): its files are read one at a time, in name order — a CSV file
+whole, a Parquet file a few row groups at a time (`read_landing_pieces`) — and each piece's
+valid rows are handed to the caller as soon as they are validated, so memory holds one piece
+(and the next one, being read) plus the day's kept transaction ids, never the day's rows. A CSV
+file is parsed whole, so one larger than a byte budget is refused before anything of the day is
+read (`FileTooLargeError`), rather than being killed for running out of memory.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from dagster import Failure
 from upath import UPath
 
 from fraud_platform.storage.object_store import (
+    ObjectStoreAccessError,
     object_store_errors,
     store_path,
 )
@@ -243,7 +245,7 @@ def list_landing_files(landing_url: str, partition_date: str) -> list[UPath]:
 
 
 class FileTooLargeError(Failure):
-    """A landing file exceeds the input budget; raised before any of the day's files is read.
+    """A landing CSV file exceeds the input budget; raised before any of the day's files is read.
 
     A Dagster `Failure` without retries: the files do not shrink by waiting.
     """
@@ -264,10 +266,15 @@ def file_budget_error(
 ) -> str | None:
     """Why a day whose files have ``sizes`` (name -> bytes) cannot be read, or None if it can.
 
-    The budget is per file: a day is streamed file by file, but a file is parsed whole.
+    The budget is per CSV file: a day is streamed file by file, and a Parquet file row group by
+    row group, but a CSV file is parsed whole.
     """
     over = sorted(
-        ((name, size) for name, size in sizes.items() if size > max_file_bytes),
+        (
+            (name, size)
+            for name, size in sizes.items()
+            if size > max_file_bytes and not name.endswith(PARQUET_SUFFIXES)
+        ),
         key=lambda item: (-item[1], item[0]),
     )
     if not over:
@@ -278,9 +285,9 @@ def file_budget_error(
         f"day {partition_date} not read: {len(over)} of its {len(sizes)} landing file(s) "
         f"exceed the input budget of {_size_text(max_file_bytes)} per file "
         f"(LandingZone.max_file_bytes, set by FRAUD_MAX_FILE_BYTES): {shown}{more}. "
-        "Each file is read whole into memory (the day itself is streamed file by file): split "
-        "the file into smaller files in the same date= folder, or raise the budget on a machine "
-        "with several times that memory."
+        "A CSV file is read whole into memory (the day is streamed file by file, a Parquet file "
+        "row group by row group): split the file into smaller files in the same date= folder, "
+        "write it as Parquet, or raise the budget on a machine with several times that memory."
     )
 
 
@@ -524,13 +531,84 @@ def _read_csv_exact(data: bytes) -> CsvRows:
 def _read_parquet_bytes(data: bytes) -> pa.Table:
     """The contract columns of a Parquet file (others are not even decoded), in file order."""
     parquet = pq.ParquetFile(pa.BufferReader(data))
-    names = [name for name in parquet.schema_arrow.names if name in LANDING_COLUMNS]
-    table = parquet.read(columns=names)  # no contract column: no columns, but the row count
+    table = parquet.read(columns=_contract_names(parquet))
+    return _parquet_rows(table, first_line=2)
+
+
+def _contract_names(parquet: pq.ParquetFile) -> list[str]:
+    # No contract column: no columns are read, but the rows are still counted.
+    return [name for name in parquet.schema_arrow.names if name in LANDING_COLUMNS]
+
+
+def _parquet_rows(table: pa.Table, first_line: int) -> pa.Table:
+    """Rows read from a Parquet file, with ``line`` (row number + 1) from ``first_line``."""
     for index, column in enumerate(table.schema):
         if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
             # Text written as bytes: must be UTF-8 like any other text (raises if not).
             table = table.set_column(index, column.name, table.column(index).cast(_TEXT))
-    return _with_lines(table, list(range(table.num_columns)), _row_lines(table.num_rows))
+    lines = np.arange(first_line, first_line + table.num_rows, dtype=np.int64)
+    return _with_lines(table, list(range(table.num_columns)), lines)
+
+
+#: Rows of a landing Parquet file read at a time (whole row groups, so a piece may hold more).
+PARQUET_PIECE_ROWS = 1 << 20
+
+
+def read_landing_pieces(path: UPath, partition_date: str) -> Iterator[LandingFile]:
+    """A landing file as it is validated: a CSV file whole (`read_landing_file`), a Parquet file
+    in pieces of whole row groups, about `PARQUET_PIECE_ROWS` rows each, so that a Parquet file
+    of any size streams through a bounded memory.
+
+    A piece's ``line`` continues the one before. The file is read from the store as its row
+    groups are: a fault of the store fails the step (its retries apply), as for a CSV file;
+    bytes that do not decode are bad data. A row group that cannot be decoded ends the file with
+    one rejected record naming the first row not read; the rows before it were read and stay.
+    """
+    if not path.name.endswith(PARQUET_SUFFIXES):
+        yield read_landing_file(path, partition_date)
+        return
+    source = f"date={partition_date}/{path.name}"
+    with object_store_errors(path, "read"):
+        handle = path.open("rb")
+    with handle:
+        try:
+            with object_store_errors(path, "read"):
+                parquet = pq.ParquetFile(handle)
+            names = _contract_names(parquet)
+        except (ObjectStoreAccessError, FileNotFoundError):
+            raise
+        except Exception as exc:  # pyarrow raises several types for corrupt files
+            yield _unreadable(source, partition_date, f"unreadable Parquet file: {exc}")
+            return
+        row = 0
+        for groups in _row_group_runs(parquet.metadata, PARQUET_PIECE_ROWS):
+            try:
+                with object_store_errors(path, "read"):
+                    table = parquet.read_row_groups(groups, columns=names)
+                rows = _parquet_rows(table, first_line=row + 2)
+            except (ObjectStoreAccessError, FileNotFoundError):
+                raise
+            except Exception as exc:
+                reason = f"unreadable Parquet file from row {row + 1} on: {exc}"
+                yield _unreadable(source, partition_date, reason)
+                return
+            row += table.num_rows
+            yield LandingFile(source, rows)
+            del table, rows  # not held while the next piece is read
+
+
+def _row_group_runs(metadata: pq.FileMetaData, rows: int) -> Iterator[list[int]]:
+    """Consecutive row groups of a file, in runs of at least ``rows`` rows (but the last)."""
+    run: list[int] = []
+    count = 0
+    for index in range(metadata.num_row_groups):
+        run.append(index)
+        count += metadata.row_group(index).num_rows
+        if count >= rows:
+            yield run
+            run, count = [], 0
+    if run or metadata.num_row_groups == 0:
+        yield run
 
 
 def _with_lines(table: pa.Table, keep: Sequence[int], lines: np.ndarray) -> pa.Table:
@@ -1847,19 +1925,26 @@ class _Day:
         self.duplicates: list[tuple[str, _Rejections]] = []
 
     def add(self, landing: LandingFile) -> None:
+        """Validate a file, or the next piece of the file added last (`read_landing_pieces`)."""
         source = landing.source_file
         valid, rejections = _validate_file(landing, self.partition_date)
         repeated, reasons = self.seen.repeats(valid, source)
         # Rows the reader could not split (and an unreadable file, as one record) count as read.
-        self.files.append(
-            FileReport(
-                source_file=source,
-                rows_read=landing.rows.num_rows + len(landing.rejected),
-                rows_valid=valid.num_rows - repeated.size,
-                rows_rejected=len(rejections) + repeated.size,
-                error=rejections.reasons[0] if "file" in rejections.fields else None,
-            )
+        report = FileReport(
+            source_file=source,
+            rows_read=landing.rows.num_rows + len(landing.rejected),
+            rows_valid=valid.num_rows - repeated.size,
+            rows_rejected=len(rejections) + repeated.size,
+            error=rejections.reasons[0] if "file" in rejections.fields else None,
         )
+        if self.files and self.files[-1].source_file == source:
+            whole = self.files[-1]
+            whole.rows_read += report.rows_read
+            whole.rows_valid += report.rows_valid
+            whole.rows_rejected += report.rows_rejected
+            whole.error = whole.error or report.error
+        else:
+            self.files.append(report)
         self.rejected.append((source, rejections))
         if repeated.size:
             # ``raw`` as read: the rows of the file, found by line.
@@ -1891,11 +1976,12 @@ def stream_day(
 ) -> IngestSummary:
     """Read and validate every landing file of one day, handing its valid rows to ``write``.
 
-    ``write`` gets one table per file that has valid rows (`raw_transaction_schema`), in the
-    day's order (files in name order, rows in file order), as soon as the file is validated and
-    rid of ids seen earlier in the day, and before the file after next is read: memory holds
-    one file and the next one, plus the day's ids, never the day's rows. With ``max_file_bytes``
-    a file larger than that (as stored) raises `FileTooLargeError` before anything is read.
+    ``write`` gets one table per file (per piece of a Parquet file) that has valid rows
+    (`raw_transaction_schema`), in the day's order (files in name order, rows in file order), as
+    soon as it is validated and rid of ids seen earlier in the day, and before the piece after
+    next is read: memory holds one piece and the next one, plus the day's ids, never the day's
+    rows. With ``max_file_bytes`` a CSV file larger than that (as stored) raises
+    `FileTooLargeError` before anything is read.
     """
     paths = list_landing_files(landing_url, partition_date)
     sizes = landing_file_sizes(paths)
@@ -1904,7 +1990,7 @@ def stream_day(
         if error:
             raise FileTooLargeError(error)
     day = _Day(partition_date, write)
-    _read_each(paths, partition_date, read_landing_file, day.add)
+    _read_each(paths, partition_date, read_landing_pieces, day.add)
     return day.summary(bytes_read=sum(sizes.values()))
 
 
@@ -1925,26 +2011,26 @@ def ingest_day(
 def _read_each(
     paths: Sequence[UPath],
     partition_date: str,
-    read: Callable[[UPath, str], LandingFile],
+    read: Callable[[UPath, str], Iterable[LandingFile]],
     handle: Callable[[LandingFile], None],
 ) -> None:
-    """``handle(read(path))`` for each path in order, the next file read on a worker thread
-    while this one is handled.
+    """``handle`` each piece of ``read(path)`` (a file, or a Parquet file's row groups), path by
+    path in order, the next piece read on a worker thread while this one is handled.
 
     Reading waits on the store, zlib and pyarrow's parser, handling on NumPy and Arrow kernels;
-    all of them release the GIL, so the two overlap. A file is read once the one before it is
-    handed over and the one before that dropped: two files at most are held at a time.
+    all of them release the GIL, so the two overlap. A piece is read once the one before it is
+    handed over and the one before that dropped: two pieces at most are held at a time.
     """
     if not paths:
         return
+    pieces = (piece for path in paths for piece in read(path, partition_date))
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="landing-read")
     try:
-        pending = pool.submit(read, paths[0], partition_date)
-        for following in [*paths[1:], None]:
-            landing = pending.result()
-            if following is not None:
-                pending = pool.submit(read, following, partition_date)
+        pending = pool.submit(next, pieces, None)
+        while (landing := pending.result()) is not None:
+            pending = pool.submit(next, pieces, None)
             handle(landing)
-            del landing  # not held while the next file is awaited
+            del landing  # not held while the next piece is awaited
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        pieces.close()  # no reader is running now: closes the file being read, if any

@@ -30,9 +30,10 @@ class LandingZone(ConfigurableResource):
         default=DEFAULT_MAX_FILE_BYTES,
         gt=0,
         description=(
-            "Input budget of one landing file: its stored size (a gzip file counts compressed). "
-            "A file above it fails the day before anything is read, naming the file and its "
-            "size; a file is parsed whole in memory, the day itself is streamed file by file."
+            "Input budget of one landing CSV file: its stored size (a gzip file counts "
+            "compressed). A file above it fails the day before anything is read, naming the file "
+            "and its size; a CSV file is parsed whole in memory, while the day is streamed file "
+            "by file and a Parquet file row group by row group."
         ),
     )
 
