@@ -88,7 +88,8 @@ def run_platform(landing: str, day: str, stream_to: str | None = None) -> dict[s
 
     phases: dict[str, float] = {}
     for name, label in (
-        ("read_landing_file", "read"),
+        ("read_landing_file", "read"),  # a CSV file
+        ("_read_row_groups", "read"),  # a piece of a Parquet file
         ("_validate_file", "validate"),
         ("_transactions_frame", "frame"),
     ):

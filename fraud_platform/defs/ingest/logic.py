@@ -528,20 +528,18 @@ def _read_csv_exact(data: bytes) -> CsvRows:
 # -- reading a file -------------------------------------------------------------------------------
 
 
-def _read_parquet_bytes(data: bytes) -> pa.Table:
-    """The contract columns of a Parquet file (others are not even decoded), in file order."""
-    parquet = pq.ParquetFile(pa.BufferReader(data))
-    table = parquet.read(columns=_contract_names(parquet))
-    return _parquet_rows(table, first_line=2)
-
-
 def _contract_names(parquet: pq.ParquetFile) -> list[str]:
     # No contract column: no columns are read, but the rows are still counted.
     return [name for name in parquet.schema_arrow.names if name in LANDING_COLUMNS]
 
 
-def _parquet_rows(table: pa.Table, first_line: int) -> pa.Table:
-    """Rows read from a Parquet file, with ``line`` (row number + 1) from ``first_line``."""
+def _read_row_groups(
+    path: UPath, parquet: pq.ParquetFile, groups: list[int], first_line: int
+) -> pa.Table:
+    """The contract columns of some row groups of a Parquet file (others are not even decoded),
+    in file order, with ``line`` (row number + 1) from ``first_line``."""
+    with object_store_errors(path, "read"):
+        table = parquet.read_row_groups(groups, columns=_contract_names(parquet))
     for index, column in enumerate(table.schema):
         if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
             # Text written as bytes: must be UTF-8 like any other text (raises if not).
@@ -554,19 +552,28 @@ def _parquet_rows(table: pa.Table, first_line: int) -> pa.Table:
 PARQUET_PIECE_ROWS = 1 << 20
 
 
+#: Faults of the store while a file is read: they fail the step (its retries apply), where bytes
+#: that do not decode are bad data, recorded against the file.
+_STORE_FAULTS = (ObjectStoreAccessError, FileNotFoundError)
+
+
 def read_landing_pieces(path: UPath, partition_date: str) -> Iterator[LandingFile]:
     """A landing file as it is validated: a CSV file whole (`read_landing_file`), a Parquet file
-    in pieces of whole row groups, about `PARQUET_PIECE_ROWS` rows each, so that a Parquet file
-    of any size streams through a bounded memory.
+    in pieces of whole row groups (`_parquet_pieces`)."""
+    if path.name.endswith(PARQUET_SUFFIXES):
+        yield from _parquet_pieces(path, partition_date)
+    else:
+        yield read_landing_file(path, partition_date)
+
+
+def _parquet_pieces(path: UPath, partition_date: str) -> Iterator[LandingFile]:
+    """A Parquet file in pieces of whole row groups, about `PARQUET_PIECE_ROWS` rows each, so
+    that a file of any size streams through a bounded memory.
 
     A piece's ``line`` continues the one before. The file is read from the store as its row
-    groups are: a fault of the store fails the step (its retries apply), as for a CSV file;
-    bytes that do not decode are bad data. A row group that cannot be decoded ends the file with
-    one rejected record naming the first row not read; the rows before it were read and stay.
+    groups are. A row group that cannot be decoded ends the file with one rejected record naming
+    the first row not read; the rows before it were read and stay.
     """
-    if not path.name.endswith(PARQUET_SUFFIXES):
-        yield read_landing_file(path, partition_date)
-        return
     source = f"date={partition_date}/{path.name}"
     with object_store_errors(path, "read"):
         handle = path.open("rb")
@@ -574,8 +581,7 @@ def read_landing_pieces(path: UPath, partition_date: str) -> Iterator[LandingFil
         try:
             with object_store_errors(path, "read"):
                 parquet = pq.ParquetFile(handle)
-            names = _contract_names(parquet)
-        except (ObjectStoreAccessError, FileNotFoundError):
+        except _STORE_FAULTS:
             raise
         except Exception as exc:  # pyarrow raises several types for corrupt files
             yield _unreadable(source, partition_date, f"unreadable Parquet file: {exc}")
@@ -583,18 +589,25 @@ def read_landing_pieces(path: UPath, partition_date: str) -> Iterator[LandingFil
         row = 0
         for groups in _row_group_runs(parquet.metadata, PARQUET_PIECE_ROWS):
             try:
-                with object_store_errors(path, "read"):
-                    table = parquet.read_row_groups(groups, columns=names)
-                rows = _parquet_rows(table, first_line=row + 2)
-            except (ObjectStoreAccessError, FileNotFoundError):
+                rows = _read_row_groups(path, parquet, groups, first_line=row + 2)
+            except _STORE_FAULTS:
                 raise
             except Exception as exc:
                 reason = f"unreadable Parquet file from row {row + 1} on: {exc}"
                 yield _unreadable(source, partition_date, reason)
                 return
-            row += table.num_rows
+            row += rows.num_rows
             yield LandingFile(source, rows)
-            del table, rows  # not held while the next piece is read
+            del rows  # not held while the next piece is read
+
+
+def _joined(pieces: list[LandingFile]) -> LandingFile:
+    """A Parquet file's pieces as one: their rows, and the record of a piece not read, if any."""
+    read = [piece for piece in pieces if piece.rejected.empty]
+    unread = [piece.rejected for piece in pieces if not piece.rejected.empty]
+    rows = pa.concat_tables([piece.rows for piece in read]) if read else _no_rows()
+    rejected = pd.concat(unread, ignore_index=True) if unread else empty_rejected()
+    return LandingFile(pieces[0].source_file, rows, rejected)
 
 
 def _row_group_runs(metadata: pq.FileMetaData, rows: int) -> Iterator[list[int]]:
@@ -619,11 +632,12 @@ def _with_lines(table: pa.Table, keep: Sequence[int], lines: np.ndarray) -> pa.T
 
 
 def read_landing_file(path: UPath, partition_date: str) -> LandingFile:
-    """Read one landing file into columns; a file that cannot be read at all is reported.
+    """Read one landing file whole into columns; a file that cannot be read at all is reported.
 
-    The bytes are fetched first: a fault of the store (refused credentials, unreachable S3, a
-    file gone since the listing) fails the step, so its retries apply; anything wrong with the
-    bytes themselves is bad data, recorded against the file.
+    A CSV file's bytes are fetched first: a fault of the store (refused credentials, unreachable
+    S3, a file gone since the listing) fails the step, so its retries apply; anything wrong with
+    the bytes themselves is bad data, recorded against the file. A Parquet file is its pieces
+    (`_parquet_pieces`) put together, so it reads the same whole or streamed.
     """
     name = path.name
     # Named relative to the landing zone, so the record reads the same in every deployment.
@@ -634,14 +648,10 @@ def read_landing_file(path: UPath, partition_date: str) -> LandingFile:
             partition_date,
             f"unknown file format {name!r}: expected .csv, .csv.gz or .parquet",
         )
+    if name.endswith(PARQUET_SUFFIXES):
+        return _joined(list(_parquet_pieces(path, partition_date)))
     with object_store_errors(path, "read"):
         data = path.read_bytes()
-    if name.endswith(PARQUET_SUFFIXES):
-        try:
-            rows = _read_parquet_bytes(data)
-        except Exception as exc:  # pyarrow raises several types for corrupt files
-            return _unreadable(source, partition_date, f"unreadable Parquet file: {exc}")
-        return LandingFile(source, rows)
     streamed = _read_gzip_csv(data) if name.endswith(".gz") else None
     if streamed is not None:
         text, lines, broken = streamed
