@@ -175,6 +175,12 @@ def object_store_errors(path: UPath, action: str) -> Iterator[None]:
         raise ObjectStoreAccessError(_scrub(message), retryable=True) from exc
 
 
+def temporary_beside(final: Path) -> Path:
+    """A hidden, unique name next to ``final`` to write to and then rename over it: readers see
+    the old file or the new one, whole, and a leftover never looks like an asset."""
+    return final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+
+
 def split_by_partition(
     frame: pd.DataFrame, partition_keys: Sequence[str], column: str = PARTITION_COLUMN
 ) -> dict[str, pd.DataFrame]:
@@ -436,7 +442,7 @@ class ParquetFilesIOManager(UPathIOManager):
         for path in tables:
             final = Path(path.path)
             final.parent.mkdir(parents=True, exist_ok=True)
-            temporaries[final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")] = final
+            temporaries[temporary_beside(final)] = final
         try:
             _each(self._write_local, tables.values(), temporaries)
             written = sum(temporary.stat().st_size for temporary in temporaries)
@@ -494,7 +500,7 @@ class ParquetFilesIOManager(UPathIOManager):
             if is_local(final):
                 target = Path(final.path)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+                temporary = temporary_beside(target)
                 try:
                     shutil.move(source, temporary)
                     os.replace(temporary, target)
