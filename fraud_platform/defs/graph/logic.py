@@ -128,31 +128,23 @@ def _encode(batch: pa.Table | pa.RecordBatch, min_amount: float) -> _Pairs | Non
     )
 
 
-def _group(
-    accounts: pa.Array,
-    senders: np.ndarray,
-    receivers: np.ndarray,
-    amounts: np.ndarray,
-    counts: np.ndarray,
-    first: np.ndarray,
-    last: np.ndarray,
-) -> _Pairs:
+def _group(rows: _Pairs) -> _Pairs:
     """Rows with the same (sender, receiver) codes merged: sums, counts, min and max times."""
-    size = max(len(accounts), 1)
-    pair = senders * size + receivers
+    size = max(len(rows.accounts), 1)
+    pair = rows.senders * size + rows.receivers
     order = np.argsort(pair)
     sorted_pairs = pair[order]
     starts = np.flatnonzero(np.r_[True, sorted_pairs[1:] != sorted_pairs[:-1]])
     merged_senders, merged_receivers = np.divmod(sorted_pairs[starts], size)
-    first_sorted = first[order]
+    first_sorted = rows.first[order]
     # Transfers not yet collapsed have one time: first and last are the same array.
-    last_sorted = first_sorted if last is first else last[order]
+    last_sorted = first_sorted if rows.last is rows.first else rows.last[order]
     return _Pairs(
-        accounts=accounts,
+        accounts=rows.accounts,
         senders=merged_senders,
         receivers=merged_receivers,
-        amount_total=np.add.reduceat(amounts[order], starts),
-        tx_count=np.add.reduceat(counts[order], starts),
+        amount_total=np.add.reduceat(rows.amount_total[order], starts),
+        tx_count=np.add.reduceat(rows.tx_count[order], starts),
         first=np.minimum.reduceat(first_sorted, starts),
         last=np.maximum.reduceat(last_sorted, starts),
     )
@@ -178,14 +170,20 @@ def _merge(parts: list[_Pairs]) -> _Pairs:
     rank = np.empty(len(dictionary), dtype=np.int64)
     rank[order] = np.arange(len(dictionary), dtype=np.int64)
     codes = [rank[at] for at in local]
+    first = np.concatenate([p.first for p in parts])
+    # Batches not collapsed yet have one time per transfer: first and last stay one array.
+    same = all(p.last is p.first for p in parts)
+    last = first if same else np.concatenate([p.last for p in parts])
     return _group(
-        dictionary.take(pa.array(order)),
-        np.concatenate([c[p.senders] for c, p in zip(codes, parts, strict=True)]),
-        np.concatenate([c[p.receivers] for c, p in zip(codes, parts, strict=True)]),
-        np.concatenate([p.amount_total for p in parts]),
-        np.concatenate([p.tx_count for p in parts]),
-        np.concatenate([p.first for p in parts]),
-        np.concatenate([p.last for p in parts]),
+        _Pairs(
+            accounts=dictionary.take(pa.array(order)),
+            senders=np.concatenate([c[p.senders] for c, p in zip(codes, parts, strict=True)]),
+            receivers=np.concatenate([c[p.receivers] for c, p in zip(codes, parts, strict=True)]),
+            amount_total=np.concatenate([p.amount_total for p in parts]),
+            tx_count=np.concatenate([p.tx_count for p in parts]),
+            first=first,
+            last=last,
+        )
     )
 
 
