@@ -6,6 +6,7 @@ range of days can be split per day by the IO managers, and loaded back as one fr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import pandas as pd
@@ -79,6 +80,7 @@ DATASET_NODE_COLUMNS = (
     "y",
     "in_amount",  # money received that day (float64; NaN where not known)
     "out_amount",
+    "reasons",  # why the account is at risk: its top reasons, "; "-separated ("" when none)
 )
 
 DATASET_EDGE_COLUMNS = (
@@ -88,6 +90,37 @@ DATASET_EDGE_COLUMNS = (
     "receiver",
     "amount_total",
     "tx_count",
+)
+
+
+#: An account's day as its history needs it (``account_features``' ``activity`` member): keys, not
+#: account strings, so 28 days of it stay small.
+ACTIVITY_COLUMNS = (
+    PARTITION_COLUMN,
+    "account_key",  # uint64, the same for an account id on every day
+    "in_amount",
+    "out_amount",
+    "counterparties",  # distinct accounts paid or paid by
+    "relayed",  # passed on at least half of the day's inflow within 24 hours
+)
+
+#: The day's distinct undirected pairs of accounts that traded (``account_features``' ``pairs``).
+PAIR_COLUMNS = (PARTITION_COLUMN, "pair_key")
+
+#: Trailing behaviour of the day's accounts over the days before it (``account_history``).
+HISTORY_COLUMNS = (
+    PARTITION_COLUMN,
+    "account",
+    "history_days",  # earlier days of the window with data (the same for every account)
+    "days_active",  # earlier days of the window on which the account moved money
+    "days_since_first_seen",  # window + 1 when never seen in it
+    "days_since_last_seen",  # window + 1 when never seen in it
+    "relay_days",  # earlier days on which it relayed (see ACTIVITY_COLUMNS)
+    "typical_in_amount",  # median money in on its active earlier days (0 when none)
+    "typical_out_amount",
+    "typical_counterparties",
+    "known_counterparty_share",  # share of today's counterparties it traded with before
+    "new_counterparties",  # today's counterparties it never traded with in the window
 )
 
 
@@ -105,6 +138,19 @@ class TableBundle:
     def from_members(cls, members: dict[str, pd.DataFrame]) -> TableBundle:
         return cls(**members)
 
+    @classmethod
+    def concat(cls, bundles: Sequence[TableBundle]) -> TableBundle:
+        """Several days' bundles as one (each member concatenated, in the given order)."""
+        if len(bundles) == 1:
+            return bundles[0]
+        names = list(bundles[0].members())
+        return cls.from_members(
+            {
+                name: pd.concat([b.members()[name] for b in bundles], ignore_index=True)
+                for name in names
+            }
+        )
+
 
 @dataclass
 class TransactionGraph(TableBundle):
@@ -112,6 +158,24 @@ class TransactionGraph(TableBundle):
 
     nodes: pd.DataFrame
     edges: pd.DataFrame
+
+
+@dataclass
+class AccountFeatures(TableBundle):
+    """A day's evidence per account: every feature, the account's activity and the day's pairs."""
+
+    accounts: pd.DataFrame  # partition_date, account, account_key, then the feature columns
+    activity: pd.DataFrame  # ACTIVITY_COLUMNS
+    pairs: pd.DataFrame  # PAIR_COLUMNS
+
+
+@dataclass
+class AccountActivity(TableBundle):
+    """The part of `AccountFeatures` that history reads: an input annotated with this bundle
+    loads only these members' files, not the wide feature table."""
+
+    activity: pd.DataFrame
+    pairs: pd.DataFrame
 
 
 @dataclass

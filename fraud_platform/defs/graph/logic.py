@@ -285,3 +285,15 @@ def _empty_nodes() -> pd.DataFrame:
             "tx_count": pd.Series(dtype="int64"),
         }
     )[list(NODE_COLUMNS)]
+
+
+def days_of(graph: TransactionGraph) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
+    """(day, nodes, edges) per day of a graph, in day order; one day is passed through uncopied."""
+    days = graph.nodes[PARTITION_COLUMN].unique() if len(graph.nodes) else []
+    if len(days) == 1:
+        return [(str(days[0]), graph.nodes, graph.edges)]
+    edges_by_day = dict(tuple(graph.edges.groupby(PARTITION_COLUMN, sort=True)))
+    return [
+        (str(day), nodes.reset_index(drop=True), edges_by_day[day].reset_index(drop=True))
+        for day, nodes in graph.nodes.groupby(PARTITION_COLUMN, sort=True)
+    ]
