@@ -3,12 +3,14 @@
 from dagster import Definitions, in_process_executor
 
 from fraud_platform.defs.alerts import alert_sensors
+from fraud_platform.defs.model.assets import risk_model
 from fraud_platform.defs.trends.assets import weekly_fraud_trends
 from fraud_platform.deployment import deployment_resources
 from fraud_platform.schedules import (
     daily_assets,
     daily_fraud_job,
     daily_schedule,
+    risk_model_job,
     weekly_trends_job,
     weekly_trends_schedule,
 )
@@ -17,8 +19,8 @@ from fraud_platform.settings import Settings
 settings = Settings.from_env()
 
 defs = Definitions(
-    assets=[*daily_assets, weekly_fraud_trends],
-    jobs=[daily_fraud_job, weekly_trends_job],
+    assets=[*daily_assets, weekly_fraud_trends, risk_model],
+    jobs=[daily_fraud_job, weekly_trends_job, risk_model_job],
     schedules=[daily_schedule(settings), weekly_trends_schedule],
     sensors=alert_sensors,
     resources=deployment_resources(settings),

@@ -21,6 +21,7 @@ from fraud_platform.defs.analytics.logic import watchlist_url
 from fraud_platform.defs.analytics.resources import GraphEngineResource, Watchlist
 from fraud_platform.defs.datasets.resources import DatasetPublishing, FraudDatasetIOManager
 from fraud_platform.defs.ingest.resources import LandingZone
+from fraud_platform.defs.model.resources import RiskModelStore, models_url
 from fraud_platform.settings import Settings
 from fraud_platform.storage.object_store import ParquetIOManager
 from fraud_platform.storage.warehouse import PostgresIOManager, PostgresWarehouse
@@ -58,6 +59,10 @@ def deployment_resources(settings: Settings | None = None) -> dict[str, Any]:
         "publishing": DatasetPublishing(
             viewer_base_url=settings.viewer_base_url,
             high_risk_threshold=settings.high_risk_threshold,
+            alert_budget_share=settings.alert_budget_share,
+        ),
+        "risk_models": RiskModelStore(
+            url=models_url(settings.storage_url), score=settings.risk_score
         ),
         **alert_resources(settings),
     }

@@ -12,17 +12,34 @@ from dagster._core.definitions.partitions.partitioned_schedule import (
 
 from fraud_platform.defs.analytics.assets import account_scores
 from fraud_platform.defs.datasets.assets import fraud_dataset
+from fraud_platform.defs.features.assets import account_features, account_history
 from fraud_platform.defs.graph.assets import transaction_graph
 from fraud_platform.defs.ingest.assets import raw_transactions
+from fraud_platform.defs.model.assets import risk_model
 from fraud_platform.defs.trends.assets import weekly_fraud_trends
 from fraud_platform.settings import Settings
 
-daily_assets = [raw_transactions, transaction_graph, account_scores, fraud_dataset]
+daily_assets = [
+    raw_transactions,
+    transaction_graph,
+    account_features,
+    account_history,
+    account_scores,
+    fraud_dataset,
+]
 
 daily_fraud_job = define_asset_job(
     "daily_fraud_job",
     selection=AssetSelection.assets(*daily_assets),
     description="Ingest, graph, score and publish one day of transfers (with their checks).",
+)
+
+#: Retraining is launched on purpose (from the UI or `dagster job execute`), never by a day's run:
+#: a model changes every later day's scores, so it is a decision, not a side effect.
+risk_model_job = define_asset_job(
+    "risk_model_job",
+    selection=AssetSelection.assets(risk_model),
+    description="Train a new risk model version on labelled days.",
 )
 
 weekly_trends_job = define_asset_job(

@@ -13,14 +13,29 @@ from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_STORAGE_DIR = ".fraud_platform"
 DEFAULT_VIEWER_BASE_URL = "http://127.0.0.1:8765"
-DEFAULT_HIGH_RISK_THRESHOLD = 0.8
+#: The risk score is the model's probability of laundering: from 0.5 on, an account is more likely
+#: laundering than not (on worlds the model never saw, precision stays above 80% there).
+DEFAULT_HIGH_RISK_THRESHOLD = 0.5
+#: The rules score (``FRAUD_RISK_SCORE=rules``) is a weighted sum of evidence, not a probability;
+#: its components were weighted so that 0.8 takes two strong pieces of evidence.
+RULES_HIGH_RISK_THRESHOLD = 0.8
+#: An analyst team reviews a few alerts per thousand accounts a day; a day with more than this
+#: share of its active accounts at high risk has a broken score or an incident, not a workload.
+DEFAULT_ALERT_BUDGET_SHARE = 0.01
 DEFAULT_DATABASE_SCHEMA = "fraud"
+#: ``model``: the newest trained risk model (else the packaged one); ``rules``: the rules score.
+RISK_SCORES = ("model", "rules")
 #: The previous day is analysed at 02:00 UTC, once late files of the day have landed.
 DEFAULT_DAILY_SCHEDULE_TIME = "02:00"
 #: A landing CSV file larger than this (bytes, compressed as stored) fails its day before anything
 #: is read, with a message naming the day and the file, rather than risking the worker's memory: a
 #: CSV file is parsed whole (the day is streamed file by file, a Parquet file by row groups).
 DEFAULT_MAX_FILE_BYTES = 4 * 1024**3
+
+
+def alert_budget(accounts: int, share: float) -> int:
+    """The most alerts a day of ``accounts`` active accounts may raise (at least one)."""
+    return max(1, int(accounts * share))
 
 
 def is_remote(url: str) -> bool:
@@ -55,8 +70,10 @@ class Settings:
     database_url: str | None
     viewer_base_url: str
     high_risk_threshold: float
+    alert_budget_share: float = DEFAULT_ALERT_BUDGET_SHARE
     database_schema: str = DEFAULT_DATABASE_SCHEMA
     graph_engine: str = "auto"
+    risk_score: str = "model"
     daily_schedule_time: str = DEFAULT_DAILY_SCHEDULE_TIME
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
@@ -70,10 +87,19 @@ class Settings:
                 "/"
             ),
             high_risk_threshold=float(
-                env.get("FRAUD_HIGH_RISK_THRESHOLD") or DEFAULT_HIGH_RISK_THRESHOLD
+                env.get("FRAUD_HIGH_RISK_THRESHOLD")
+                or (
+                    RULES_HIGH_RISK_THRESHOLD
+                    if env.get("FRAUD_RISK_SCORE") == "rules"
+                    else DEFAULT_HIGH_RISK_THRESHOLD
+                )
+            ),
+            alert_budget_share=float(
+                env.get("FRAUD_ALERT_BUDGET_SHARE") or DEFAULT_ALERT_BUDGET_SHARE
             ),
             database_schema=env.get("FRAUD_DATABASE_SCHEMA") or DEFAULT_DATABASE_SCHEMA,
             graph_engine=env.get("FRAUD_GRAPH_ENGINE") or "auto",
+            risk_score=env.get("FRAUD_RISK_SCORE") or "model",
             daily_schedule_time=env.get("FRAUD_DAILY_SCHEDULE_TIME") or DEFAULT_DAILY_SCHEDULE_TIME,
             max_file_bytes=int(env.get("FRAUD_MAX_FILE_BYTES") or DEFAULT_MAX_FILE_BYTES),
         )

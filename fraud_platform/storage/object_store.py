@@ -181,6 +181,32 @@ def temporary_beside(final: Path) -> Path:
     return final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
 
 
+def write_bytes(path: UPath, data: bytes) -> None:
+    """``data`` at ``path``, whole or not at all (local: temporary name and rename; S3: one PUT,
+    visible only once complete), with the store's error mapping."""
+    if is_local(path):
+        final = Path(path.path)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = temporary_beside(final)
+        try:
+            temporary.write_bytes(data)
+            os.replace(temporary, final)
+        finally:
+            temporary.unlink(missing_ok=True)
+        return
+    with object_store_errors(path, "write"):
+        path.fs.pipe_file(path.path, data)
+
+
+def read_bytes(path: UPath) -> bytes | None:
+    """The bytes at ``path``, or None when there is no such file (store errors mapped)."""
+    with object_store_errors(path, "read"):
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+
 def split_by_partition(
     frame: pd.DataFrame, partition_keys: Sequence[str], column: str = PARTITION_COLUMN
 ) -> dict[str, pd.DataFrame]:
