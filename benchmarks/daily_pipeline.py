@@ -96,6 +96,8 @@ DAILY_ASSET_KEYS = (
     "raw_transactions",
     "rejected_transactions",
     "transaction_graph",
+    "account_features",
+    "account_history",
     "account_scores",
     "fraud_dataset",
 )

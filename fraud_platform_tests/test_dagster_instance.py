@@ -106,7 +106,7 @@ def test_cli_run_is_recorded_in_postgres(
             "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
         ).fetchone()[0]
     assert runs == [("SUCCESS",)], f"SQLAlchemy {sqlalchemy.__version__}"
-    assert events == 5  # five asset keys, one day
+    assert events == 7  # seven asset keys, one day
 
 
 @pytest.mark.slow

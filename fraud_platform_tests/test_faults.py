@@ -298,7 +298,7 @@ def test_s3_lost_mid_run_retries_fails_naming_the_endpoint_and_recovers(
     expected = expected_counts(settings.landing_url)
     assert run_day(settings).success
     before = s3_objects(server, prefix)
-    assert len([key for key in before if key.startswith("assets/")]) == 7
+    assert len([key for key in before if key.startswith("assets/")]) == 11
     (created_before,) = query(settings, "SELECT created_at FROM {s}.datasets")[0]
 
     # The day changes (a second day of files replaces the first), and the server dies mid-run.
@@ -553,6 +553,10 @@ def test_the_same_day_three_times_stores_it_once(settings: Settings, storage_dir
         for p in (storage_dir / "assets").rglob("*.parquet")
     )
     assert files == [
+        f"account_features/{DAY}/accounts.parquet",
+        f"account_features/{DAY}/activity.parquet",
+        f"account_features/{DAY}/pairs.parquet",
+        f"account_history/{DAY}.parquet",
         f"account_scores/{DAY}.parquet",
         f"fraud_dataset/{DAY}/edges.parquet",
         f"fraud_dataset/{DAY}/nodes.parquet",

@@ -49,6 +49,10 @@ LANDING_KEYS = [
 ]
 WRONG_SECRET = "wrong-secret-0123456789abcdef"
 ASSET_KEYS = [
+    f"assets/account_features/{DAY}/accounts.parquet",
+    f"assets/account_features/{DAY}/activity.parquet",
+    f"assets/account_features/{DAY}/pairs.parquet",
+    f"assets/account_history/{DAY}.parquet",
     f"assets/account_scores/{DAY}.parquet",
     f"assets/fraud_dataset/{DAY}/edges.parquet",
     f"assets/fraud_dataset/{DAY}/nodes.parquet",

@@ -36,6 +36,7 @@ from fraud_platform.defs.analytics.scoring import (
     score_accounts,
     structuring_scores,
 )
+from fraud_platform.defs.features.assets import account_features, account_history
 from fraud_platform.defs.graph.assets import transaction_graph
 from fraud_platform.defs.ingest.assets import raw_transactions
 from fraud_platform.deployment import deployment_resources
@@ -149,12 +150,13 @@ def test_output_shape_keeps_node_order_and_partition_date():
 def test_structuring_counts_transfers_just_under_the_threshold():
     # Edge positions: a→b one transfer of 9,500; a→c two transfers averaging 9,000 (the band's
     # floor); a→d exactly 10,000 (reported, so not structuring); e→b 8,999.99 (below the band).
+    # Only the sender structures: b and c, paid just under the threshold, score nothing.
     senders = np.array([0, 0, 0, 4])
     receivers = np.array([1, 2, 3, 1])
     amounts = np.array([9_500.0, 18_000.0, 10_000.0, 8_999.99])
     counts = np.array([1, 2, 1, 1])
     scores = structuring_scores(senders, receivers, amounts, counts, 5)
-    assert scores.tolist() == [1.0, 1 / 3, 2 / 3, 0.0, 0.0]
+    assert scores.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
 
 
 def test_structuring_alone_makes_an_account_high_risk():
@@ -166,7 +168,7 @@ def test_structuring_alone_makes_an_account_high_risk():
     scores = score_accounts(nodes, edges, pagerank, clusters).set_index("account")
     assert scores.loc["boss", "structuring_score"] == 1.0
     assert scores.loc["boss", "risk_score"] == pytest.approx(W_STRUCTURING)
-    assert scores.loc["runner0", "structuring_score"] == pytest.approx(1 / 3)
+    assert scores.loc["runner0", "structuring_score"] == 0.0  # paid, not splitting
     assert scores.loc["p", "risk_score"] == 0.0
 
 
@@ -424,12 +426,13 @@ def test_account_scores_asset_reads_the_watchlist_and_records_metadata(
         viewer_base_url="http://viewer.test",
         high_risk_threshold=0.8,
         database_schema=warehouse_schema,
+        risk_score="rules",  # the watchlist's figures below are the rules score's
     )
 
     def run(url: Path):
         resources = deployment_resources(settings) | {"watchlist": Watchlist(url=str(url))}
         return materialize(
-            [raw_transactions, transaction_graph, account_scores],
+            [raw_transactions, transaction_graph, account_features, account_history, account_scores],
             partition_key=DAY,
             resources=resources,
         )
@@ -443,6 +446,7 @@ def test_account_scores_asset_reads_the_watchlist_and_records_metadata(
     assert meta["watchlist_size"].value == 2  # Z is listed but not active today
     assert meta["watchlisted_active"].value == 1
     assert meta["high_risk_threshold"].value == 0.8
+    assert meta["risk_model"].value == "none: rules score (FRAUD_RISK_SCORE=rules)"
     # A is listed; B and C relay its money round a cycle and are associated with it; the
     # chain D → E → F, with no money path to A, is not.
     assert meta["high_risk"].value == 3

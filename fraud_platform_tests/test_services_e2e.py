@@ -43,6 +43,8 @@ DAILY_KEYS = [
     "raw_transactions",
     "rejected_transactions",
     "transaction_graph",
+    "account_features",
+    "account_history",
     "account_scores",
     "fraud_dataset",
 ]

@@ -92,6 +92,9 @@ ACCOUNTS = {
 }
 
 
+REASONS = "passed on 97% of the money it received; <img src=x onerror=alert(1)>"
+
+
 def day_tables(
     day: str = DAY,
     transfers: list[tuple[str, str, float]] = TRANSFERS,
@@ -118,6 +121,8 @@ def day_tables(
             / np.linspace(1.0, 2.0, len(names)).sum(),
             "cluster": [accounts[a][0] for a in names],
             "risk_score": [accounts[a][1] for a in names],
+            # The model's reasons for the high-risk accounts; one is hostile markup.
+            "reasons": [REASONS if accounts[a][1] >= 0.8 else "" for a in names],
         }
     )
     if positions:

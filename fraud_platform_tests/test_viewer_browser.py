@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
-from test_viewer import ACCOUNTS, H0, H1, H2, Viewer, day_tables, publish
+from test_viewer import ACCOUNTS, H0, H1, H2, REASONS, Viewer, day_tables, publish
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -118,6 +118,8 @@ def test_the_page_draws_the_day_and_answers_hover_click_and_filter(browser, ware
         details = page.text_content("#details")
         assert "0.950 (high risk)" in details
         assert "money in500.00" in details and "money out400.00" in details
+        # Why: the model's reasons, as text (the markup in one of them stays text).
+        assert page.locator("#details .reasons li").all_text_contents() == REASONS.split("; ")
 
         # Clicking selects it and highlights its counterparties.
         page.mouse.click(where["x"], where["y"])

@@ -110,6 +110,9 @@ def fraud_dataset(day: str, accounts: list[str], dataset_id: str | None = None) 
                 "y": np.linspace(1.0, -1.0, n),
                 "in_amount": np.full(n, 10.0),
                 "out_amount": np.full(n, 9.5),
+                "reasons": pd.Series(
+                    ["passed on 95% of the money it received"] + [""] * (n - 1), dtype="str"
+                ),
             }
         ),
         edges=pd.DataFrame(

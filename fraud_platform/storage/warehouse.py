@@ -118,6 +118,7 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
         "y": "double precision",
         "in_amount": "double precision",
         "out_amount": "double precision",
+        "reasons": "text",
     },
     "dataset_edges": {
         "dataset_id": "uuid NOT NULL",
@@ -148,6 +149,7 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
         "url": "text",
         "created_at": "timestamptz NOT NULL DEFAULT now()",
         "delivered_at": "timestamptz",
+        "reasons": "text",
     },
 }
 

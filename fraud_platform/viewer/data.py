@@ -37,6 +37,7 @@ NODE_COLUMNS = (
     "y",
     "in_amount",
     "out_amount",
+    "reasons",
 )
 EDGE_COLUMNS = ("sender", "receiver", "amount_total", "tx_count")
 
@@ -152,4 +153,5 @@ def dataset_tables(
     numeric = ["centrality", "risk_score", "point_size", "x", "y", "in_amount", "out_amount"]
     nodes = nodes.astype({c: "float64" for c in numeric})
     nodes["cluster"] = nodes["cluster"].fillna(-1).astype("int64")
+    nodes["reasons"] = nodes["reasons"].fillna("").astype("str")  # datasets from before reasons
     return nodes, edges.astype({"amount_total": "float64"})

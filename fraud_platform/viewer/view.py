@@ -278,6 +278,9 @@ def view_payload(
             "size": _rounded(view["point_size"].to_numpy(), 1),
             "role": view["role"].astype("int64").tolist(),
             "degree": view["degree"].astype("int64").tolist(),
+            "reasons": view["reasons"].astype("str").tolist()
+            if "reasons" in view.columns
+            else [""] * len(view),
         },
         "edges": {
             "source": pairs["source"].astype("int64").tolist(),

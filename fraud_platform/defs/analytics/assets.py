@@ -7,11 +7,17 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, Config, MetadataValue, Output, asset
 from pydantic import Field
 
-from fraud_platform.defs.analytics.checks import account_scores_check, account_scores_check_spec
+from fraud_platform.defs.analytics.checks import (
+    account_scores_check,
+    account_scores_check_spec,
+    alert_budget_check,
+    alert_budget_check_spec,
+)
 from fraud_platform.defs.analytics.logic import DAMPING, LOUVAIN_RESOLUTION, score_graph
 from fraud_platform.defs.analytics.resources import GraphEngineResource, Watchlist
 from fraud_platform.defs.datasets.logic import dataset_id_for, dataset_url
 from fraud_platform.defs.datasets.resources import DatasetPublishing
+from fraud_platform.defs.model.resources import RiskModelStore
 from fraud_platform.partitions import (
     daily_backfill_policy,
     daily_freshness_policy,
@@ -19,7 +25,7 @@ from fraud_platform.partitions import (
     storage_retry_policy,
 )
 from fraud_platform.settings import redact_url
-from fraud_platform.tables import TransactionGraph
+from fraud_platform.tables import AccountFeatures, TransactionGraph
 from fraud_platform.viewer.preview import top_accounts_markdown
 
 
@@ -35,7 +41,7 @@ class AccountScoresConfig(Config):
     retry_policy=storage_retry_policy,
     freshness_policy=daily_freshness_policy,
     group_name="analytics",
-    check_specs=[account_scores_check_spec],
+    check_specs=[account_scores_check_spec, alert_budget_check_spec],
 )
 def account_scores(
     context: AssetExecutionContext,
@@ -43,16 +49,23 @@ def account_scores(
     graph_engine: GraphEngineResource,
     publishing: DatasetPublishing,
     watchlist: Watchlist,
+    risk_models: RiskModelStore,
     transaction_graph: TransactionGraph,
+    account_features: AccountFeatures,
+    account_history: pd.DataFrame,
 ) -> Iterator[Output[pd.DataFrame] | AssetCheckResult]:
-    """PageRank centrality (directed, by amount), Louvain cluster, risk score and its components.
+    """PageRank centrality (directed, by amount), Louvain cluster, risk score and its reasons.
 
-    The watchlist, when its file exists, is read on every run: a listing added today applies
-    to the days computed from now on (and to re-runs of earlier days within its ``since``).
-    The consistency check runs on the scores once they are stored.
+    ``risk_score`` is the newest risk model's (the packaged one before any was trained here),
+    else the rules score; ``rules_score`` always holds the rules'. The watchlist, when its file
+    exists, is read on every run: a listing added today applies to the days computed from now
+    on (and to re-runs of earlier days within its ``since``). The checks run on the scores once
+    they are stored: consistency, and the alert budget.
     """
     engine, reason = graph_engine.select()
     context.log.info(f"Graph engine: {engine.name} ({reason})")
+    model, model_source = risk_models.latest()
+    context.log.info(f"Risk score: {model_source}")
     url = watchlist.url
     listed = watchlist.read()
     if listed is None:
@@ -67,9 +80,13 @@ def account_scores(
         seed=config.seed,
         watchlist=listed,
         threshold=threshold,
+        features=account_features.accounts,
+        history=account_history,
+        model=model,
     )
     metadata: dict[str, object] = {
         "engine": engine.name,
+        "risk_model": model_source,
         "engine_reason": reason,
         "accounts": len(scores),
         "high_risk_threshold": threshold,
@@ -95,3 +112,4 @@ def account_scores(
         )
     yield Output(scores, metadata=metadata)
     yield account_scores_check(scores)
+    yield alert_budget_check(scores, threshold, publishing.alert_budget_share)

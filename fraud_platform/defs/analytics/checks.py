@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
+from fraud_platform.settings import alert_budget
 from fraud_platform.tables import PARTITION_COLUMN
 
 PAGERANK_TOLERANCE = 1e-6
@@ -54,3 +55,67 @@ def account_scores_check(scores: pd.DataFrame) -> AssetCheckResult:
         severity=AssetCheckSeverity.ERROR,
         metadata={"accounts": len(scores), "problems": "; ".join(problems) or "none"},
     )
+
+
+ALERT_BUDGET_CHECK = "alert_budget"
+
+alert_budget_check_spec = AssetCheckSpec(
+    name=ALERT_BUDGET_CHECK,
+    asset=AssetKey("account_scores"),
+    description=(
+        "At most the alert budget (FRAUD_ALERT_BUDGET_SHARE, 1% by default) of the day's active "
+        "accounts reach the high-risk threshold; above it the score is suspect and only the "
+        "budget's highest-risk accounts are alerted."
+    ),
+)
+
+
+def alert_budget_check(scores: pd.DataFrame, threshold: float, budget: float) -> AssetCheckResult:
+    """Fails (ERROR, not blocking) when more than ``budget`` of the accounts are high risk.
+
+    The description says how many, the budget, and the reasons most of them share, which is
+    where a broken score shows (one feature flagging a whole family of accounts).
+    """
+    accounts = len(scores)
+    high = scores["risk_score"].to_numpy(dtype=np.float64) >= threshold
+    flagged = int(high.sum())
+    allowed = alert_budget(accounts, budget)
+    share = flagged / accounts if accounts else 0.0
+    metadata: dict[str, object] = {
+        "accounts": accounts,
+        "high_risk": flagged,
+        "high_risk_share": round(share, 6),
+        "budget_share": budget,
+        "budget_accounts": allowed,
+    }
+    if flagged <= allowed:
+        return AssetCheckResult(
+            check_name=ALERT_BUDGET_CHECK,
+            asset_key=AssetKey("account_scores"),
+            passed=True,
+            metadata=metadata,
+        )
+    common = ""
+    if "reasons" in scores.columns:
+        first = (
+            scores.loc[high, "reasons"].astype("str").str.split(";").str[0].str.strip()
+        )
+        top = first[first != ""].value_counts().head(3)
+        if len(top):
+            common = "; most common first reasons: " + ", ".join(
+                f"{reason} ({count:,})" for reason, count in top.items()
+            )
+            metadata["common_reasons"] = common.removeprefix("; most common first reasons: ")
+    return AssetCheckResult(
+        check_name=ALERT_BUDGET_CHECK,
+        asset_key=AssetKey("account_scores"),
+        passed=False,
+        severity=AssetCheckSeverity.ERROR,
+        metadata=metadata,
+        description=(
+            f"{flagged:,} of {accounts:,} accounts ({share:.2%}) reach risk {threshold:g}, over "
+            f"the alert budget of {budget:.2%} ({allowed:,}): only the {allowed:,} highest are "
+            f"alerted{common}"
+        ),
+    )
+

@@ -22,10 +22,21 @@ from upath import UPath
 from fraud_platform.defs.analytics.engines import GraphEngine
 from fraud_platform.defs.analytics.engines.base import edge_vertices
 from fraud_platform.defs.analytics.scoring import (
+    COMPONENT_COLUMNS,
     HIGH_RISK_THRESHOLD,
+    W_ASSOCIATION,
+    W_WATCHLIST,
     aligned_values,
     association_scores,
+    noisy_or,
     score_accounts,
+)
+from fraud_platform.defs.graph.logic import days_of
+from fraud_platform.defs.model.logic import (
+    REASON_MIN_RISK,
+    RiskModel,
+    model_inputs,
+    top_reasons,
 )
 from fraud_platform.tables import PARTITION_COLUMN, TransactionGraph
 
@@ -172,13 +183,18 @@ def score_day(
     watchlist: pd.DataFrame | None = None,
     threshold: float = HIGH_RISK_THRESHOLD,
     layout: bool = True,
+    features: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
+    model: RiskModel | None = None,
 ) -> tuple[pd.DataFrame, DayAnalytics]:
     """PageRank (directed, amount-weighted), Louvain (undirected), watchlist association, risk.
 
     ``watchlist`` is a table with ``account`` (and optionally ``since``), as `read_watchlist`
     returns; only the entries that apply on the day count. With ``layout`` the scores also carry
     the account's position in the day's graph view (``x``, ``y``, from the same engine graph)
-    and its money in and out, which the dataset stores for the viewer.
+    and its money in and out, which the dataset stores for the viewer. With a ``model`` and
+    the day's ``features`` (``account_features``' accounts) and ``history``, ``risk_score`` is
+    the model's (`with_model_score`); otherwise it is the rules score.
     """
     day = str(nodes[PARTITION_COLUMN].iloc[0])
     accounts = pd.Index(nodes["account"])
@@ -215,6 +231,7 @@ def score_day(
         association=association,
         watchlist_scores=watchlist_scores,
     )
+    scores = with_model_score(scores, nodes, edges, features, history, model)
     if positions is not None:
         scores = with_view_columns(scores, nodes, positions)
     return scores, DayAnalytics(
@@ -226,6 +243,62 @@ def score_day(
         high_risk=int((scores["risk_score"] >= threshold).sum()),
         watchlisted=len(active_listed),
     )
+
+
+def with_model_score(
+    scores: pd.DataFrame,
+    nodes: pd.DataFrame,
+    edges: pd.DataFrame,
+    features: pd.DataFrame | None,
+    history: pd.DataFrame | None,
+    model: RiskModel | None,
+) -> pd.DataFrame:
+    """Scores with ``rules_score``, ``reasons`` and the model's ``risk_score`` where it applies.
+
+    ``rules_score`` keeps the rules' risk. With a model, ``risk_score`` is its probability,
+    raised by the watchlist evidence as the rules raise theirs (a noisy OR with the
+    association and the listing: a listed account stays at 1), and ``reasons`` are its top
+    contributions; without one, ``risk_score`` is the rules score and ``reasons`` name its
+    strongest components.
+    """
+    rules = scores["risk_score"].to_numpy(dtype=np.float64)
+    scores = scores.assign(rules_score=rules)
+    if model is None or features is None or history is None:
+        return scores.assign(reasons=rule_reasons(scores))
+    frame = model_inputs(
+        nodes,
+        edges,
+        features,
+        history,
+        scores["centrality"].to_numpy(dtype=np.float64),
+        scores["cluster"].to_numpy(dtype=np.int64),
+    )
+    learned = model.predict(frame)
+    risk = noisy_or(
+        learned,
+        W_ASSOCIATION * scores["association_score"].to_numpy(dtype=np.float64),
+        W_WATCHLIST * scores["watchlist_score"].to_numpy(dtype=np.float64),
+    )
+    reasons = top_reasons(model, frame, risk)
+    listed = scores["watchlist_score"].to_numpy() >= 1.0
+    reasons[listed] = "on the watchlist"
+    return scores.assign(risk_score=np.clip(risk, 0.0, 1.0), reasons=reasons)
+
+
+def rule_reasons(scores: pd.DataFrame) -> np.ndarray:
+    """The rules' strongest components (``mule_score 0.93; ...``) for accounts at some risk."""
+    reasons = np.full(len(scores), "", dtype=object)
+    at_risk = np.flatnonzero(scores["risk_score"].to_numpy() >= REASON_MIN_RISK)
+    if len(at_risk) == 0:
+        return reasons
+    names = [c for c in COMPONENT_COLUMNS if c not in ("centrality_score",)]
+    values = scores.iloc[at_risk][names].to_numpy(dtype=np.float64)
+    order = np.argsort(-values, axis=1)[:, :3]
+    for i, row in enumerate(at_risk):
+        reasons[row] = "; ".join(
+            f"{names[j]} {values[i, j]:.2f}" for j in order[i] if values[i, j] > 0
+        )
+    return reasons
 
 
 def with_view_columns(
@@ -250,11 +323,18 @@ def score_graph(
     seed: int = 42,
     watchlist: pd.DataFrame | None = None,
     threshold: float = HIGH_RISK_THRESHOLD,
+    features: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
+    model: RiskModel | None = None,
 ) -> tuple[pd.DataFrame, list[DayAnalytics]]:
-    """Scores for every day in ``graph`` (one day, or a range), and what each day reported."""
+    """Scores for every day in ``graph`` (one day, or a range), and what each day reported.
+
+    ``features`` and ``history`` cover the same days (split here by ``partition_date``).
+    """
     parts: list[pd.DataFrame] = []
     reports: list[DayAnalytics] = []
-    for _day, nodes, edges in days_of(graph):
+    multi = len(graph.nodes) and graph.nodes[PARTITION_COLUMN].nunique() > 1
+    for day, nodes, edges in days_of(graph):
         scores, report = score_day(
             nodes,
             edges,
@@ -264,6 +344,9 @@ def score_graph(
             seed=seed,
             watchlist=watchlist,
             threshold=threshold,
+            features=_day_rows(features, day) if multi else features,
+            history=_day_rows(history, day) if multi else history,
+            model=model,
         )
         parts.append(scores)
         reports.append(report)
@@ -274,21 +357,15 @@ def score_graph(
     return pd.concat(parts, ignore_index=True), reports
 
 
-def days_of(graph: TransactionGraph) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
-    """(day, nodes, edges) per day of a graph, in day order; one day is passed through uncopied."""
-    days = graph.nodes[PARTITION_COLUMN].unique() if len(graph.nodes) else []
-    if len(days) == 1:
-        return [(str(days[0]), graph.nodes, graph.edges)]
-    edges_by_day = dict(tuple(graph.edges.groupby(PARTITION_COLUMN, sort=True)))
-    return [
-        (str(day), nodes.reset_index(drop=True), edges_by_day[day].reset_index(drop=True))
-        for day, nodes in graph.nodes.groupby(PARTITION_COLUMN, sort=True)
-    ]
+def _day_rows(frame: pd.DataFrame | None, day: str) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    return frame[frame[PARTITION_COLUMN].astype("str") == day].reset_index(drop=True)
 
 
 def empty_scores(nodes: pd.DataFrame) -> pd.DataFrame:
     """The score table of a day without transfers: the right columns, no rows."""
-    return score_accounts(
+    scores = score_accounts(
         nodes.iloc[0:0],
         pd.DataFrame(
             {
@@ -300,4 +377,7 @@ def empty_scores(nodes: pd.DataFrame) -> pd.DataFrame:
         ),
         pd.DataFrame({"account": pd.Series(dtype="str"), "pagerank": pd.Series(dtype="float64")}),
         pd.DataFrame({"account": pd.Series(dtype="str"), "cluster": pd.Series(dtype="int64")}),
+    )
+    return scores.assign(
+        rules_score=pd.Series(dtype="float64"), reasons=pd.Series(dtype="str")
     )

@@ -30,9 +30,11 @@ smaller ``v`` (ties share the lower rank, so the many accounts at the floor all 
   a relay, scores nothing.
 * ``counterparty_score``: the mean ``mule_score`` of the account's counterparties, weighted by
   the money exchanged with each (both directions). It finds the sources that feed mules and
-  the collectors they pay, which relay nothing themselves.
-* ``structuring_score = min(1, n / STRUCTURING_TRANSFERS)`` where ``n`` counts the account's
-  transfers (sent or received) of at least ``(1 − STRUCTURING_MARGIN) × REPORTING_THRESHOLD`` but
+  the collectors they pay, which relay nothing themselves. Counterparties with more than
+  ``HUB_DEGREE`` counterparties pass nothing on: a processor's customers are not its accomplices.
+* ``structuring_score = min(1, n / STRUCTURING_TRANSFERS)`` where ``n`` counts the transfers the
+  account SENT (splitting is what a sender does; an exchange paid by many is not structuring) of
+  at least ``(1 − STRUCTURING_MARGIN) × REPORTING_THRESHOLD`` but
   under the threshold (10,000 in any currency: the common cash and wire reporting limit). The
   graph keeps one row per account pair, so a pair's transfers count when their *mean* amount
   lies in the band (exact for a single transfer).
@@ -51,17 +53,13 @@ add up)::
     risk_score = 1 − (1 − mule)(1 − W_COUNTERPARTY·counterparty)(1 − W_STRUCTURING·structuring)
                    × (1 − W_ASSOCIATION·association)(1 − W_WATCHLIST·watchlist)
 
-An account is high risk when ``risk_score >= HIGH_RISK_THRESHOLD`` (0.8). The weights were
-calibrated with ``fraud-platform evaluate`` (see ``evaluation.py``) on generated months, not
-guessed. At 20,000 transfers a day (seeds 3, 7 and 11, 30 days each) 53–57 of about 4,900
-accounts a day are high risk, 95–96% of them planted fraud, with 80–84% of the planted accounts
-found and no merchant nor employer flagged. Every member of a cycle or scatter-gather ring and
-nearly every fan-out ring member reaches 0.8, 61–100% of fan-in mules do, while only about a
-third of the people paying a fan-in mule do (they relay nothing and send it part of their
-money). Precision stays at 95–97% from 5,000 to 1,000,000 transfers a day. A watchlist holding
-a random fifth of the planted accounts raises the recall of the other planted accounts from 80%
-to 82% at 20,000 transfers a day and from 82% to 89% at 1,000,000 (seed 7, precision 94–95%,
-``evaluate --watchlist-share 0.2``).
+This is the platform's *rules score*: ``account_scores`` uses it as ``risk_score`` only when no
+risk model exists (see ``defs/model``), and always stores it beside the model's score as
+``rules_score``. Its weights were calibrated on the platform's first sample generator, whose
+mules relayed almost everything within the hour; on worlds with legitimate look-alikes
+(wholesalers relaying revenue, processors settling, exchanges paid just under 10,000) it
+flags far more legitimate accounts, which is why the learned model replaced it
+(``fraud-platform evaluate`` prints both side by side).
 """
 
 from __future__ import annotations
@@ -72,7 +70,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fraud_platform.defs.analytics.engines.base import edge_vertices
-from fraud_platform.settings import DEFAULT_HIGH_RISK_THRESHOLD
+from fraud_platform.settings import RULES_HIGH_RISK_THRESHOLD
 from fraud_platform.tables import PARTITION_COLUMN
 
 #: Passing on this share of the money received (or more) counts as relaying all of it.
@@ -96,6 +94,9 @@ W_ASSOCIATION = 1.0
 #: How far a watchlist score of 1 pushes the risk towards 1 (1.0: all the way).
 W_WATCHLIST = 1.0
 
+#: Counterparties with more distinct counterparties than this pass no evidence on (hubs).
+HUB_DEGREE = 50
+
 #: Amounts at or above this must be reported; structuring keeps transfers just under it.
 REPORTING_THRESHOLD = 10_000.0
 #: How far under the threshold a transfer still counts as "just under" (10%: 9,000 to 9,999.99).
@@ -103,7 +104,7 @@ STRUCTURING_MARGIN = 0.1
 #: Transfers just under the threshold in one day that make the structuring score 1.
 STRUCTURING_TRANSFERS = 3
 
-HIGH_RISK_THRESHOLD = DEFAULT_HIGH_RISK_THRESHOLD
+HIGH_RISK_THRESHOLD = RULES_HIGH_RISK_THRESHOLD
 
 SCORE_COLUMNS = (
     "account",
@@ -236,10 +237,21 @@ def cluster_relay_scores(cluster: np.ndarray, pass_through: np.ndarray) -> np.nd
 
 
 def counterparty_scores(
-    senders: np.ndarray, receivers: np.ndarray, amounts: np.ndarray, mule: np.ndarray
+    senders: np.ndarray,
+    receivers: np.ndarray,
+    amounts: np.ndarray,
+    mule: np.ndarray,
+    degree: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Money-weighted mean ``mule`` score of each account's counterparties, both directions."""
+    """Money-weighted mean ``mule`` score of each account's counterparties, both directions.
+
+    A counterparty with more than `HUB_DEGREE` counterparties of its own passes no evidence
+    (``degree``: each account's distinct counterparties): a payment processor's thousands of
+    payers are its customers, not its accomplices.
+    """
     n = len(mule)
+    if degree is not None:
+        mule = np.where(np.asarray(degree) > HUB_DEGREE, 0.0, mule)
     money = np.bincount(senders, weights=amounts, minlength=n) + np.bincount(
         receivers, weights=amounts, minlength=n
     )
@@ -256,13 +268,16 @@ def structuring_scores(
     counts: np.ndarray,
     n: int,
 ) -> np.ndarray:
-    """``min(1, transfers just under the reporting threshold / STRUCTURING_TRANSFERS)``."""
+    """``min(1, transfers SENT just under the reporting threshold / STRUCTURING_TRANSFERS)``.
+
+    Structuring is what a sender does (splitting an amount to stay under the threshold); an
+    exchange or a cash-out point that many people pay just under 10,000 is not structuring.
+    ``receivers`` is accepted for symmetry with the other components and not used.
+    """
     mean = np.divide(amounts, counts, out=np.zeros(len(amounts)), where=counts > 0)
     floor = (1.0 - STRUCTURING_MARGIN) * REPORTING_THRESHOLD
     just_under = np.where((mean >= floor) & (mean < REPORTING_THRESHOLD), counts, 0)
-    transfers = np.bincount(senders, weights=just_under, minlength=n) + np.bincount(
-        receivers, weights=just_under, minlength=n
-    )
+    transfers = np.bincount(senders, weights=just_under, minlength=n)
     return np.minimum(1.0, transfers / STRUCTURING_TRANSFERS)
 
 
@@ -331,7 +346,9 @@ def score_accounts(
     cluster_score = cluster_relay_scores(cluster, pass_through)
     context = noisy_or(W_FAN * fan, W_CLUSTER * cluster_score, W_CENTRALITY * centrality_score)
     mule = pass_through * (W_RELAY + (1.0 - W_RELAY) * context)
-    counterparty = counterparty_scores(senders, receivers, amounts, mule)
+    counterparty = counterparty_scores(
+        senders, receivers, amounts, mule, degree=in_degree + out_degree
+    )
     structuring = structuring_scores(senders, receivers, amounts, counts, n)
     associated = _per_account(association, "association_score", accounts, "association")
     watchlist = _per_account(watchlist_scores, "watchlist_score", accounts, "watchlist_scores")

@@ -97,6 +97,9 @@ def encode_nodes(scores: pd.DataFrame, dataset_id: str) -> pd.DataFrame:
             "point_color": point_colors(scores["cluster"]),
             "point_size": point_sizes(scores["centrality"]),
             **optional,
+            "reasons": scores["reasons"].astype("str")
+            if "reasons" in scores.columns
+            else pd.Series("", index=scores.index, dtype="str"),
         }
     )
     return nodes[list(DATASET_NODE_COLUMNS)]

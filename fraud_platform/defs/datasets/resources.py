@@ -13,7 +13,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from fraud_platform.settings import DEFAULT_HIGH_RISK_THRESHOLD, DEFAULT_VIEWER_BASE_URL
+from fraud_platform.settings import (
+    DEFAULT_ALERT_BUDGET_SHARE,
+    DEFAULT_HIGH_RISK_THRESHOLD,
+    DEFAULT_VIEWER_BASE_URL,
+)
 from fraud_platform.storage.warehouse import commit_waits_for
 from fraud_platform.tables import FraudDataset
 
@@ -30,6 +34,15 @@ class DatasetPublishing(ConfigurableResource):
         ge=0.0,
         le=1.0,
         description="Accounts with risk_score at or above this are high risk.",
+    )
+    alert_budget_share: float = Field(
+        default=DEFAULT_ALERT_BUDGET_SHARE,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "Most a day may alert on, as a share of its active accounts: above it the "
+            "alert_budget check fails and only the highest-risk accounts are alerted."
+        ),
     )
 
 

@@ -167,6 +167,13 @@
       list.appendChild(element("dd", pair[1]));
     });
     panel.appendChild(list);
+    var reasons = nodes.reasons ? nodes.reasons[index] : "";
+    if (reasons) {
+      panel.appendChild(element("h3", "Why this score"));
+      var why = element("ul", null, "reasons");
+      reasons.split("; ").forEach(function (reason) { why.appendChild(element("li", reason)); });
+      panel.appendChild(why);
+    }
     panel.dataset.account = nodes.account[index];
     if (index === state.selected) {
       panel.appendChild(element("h3", "Counterparties drawn, most money first"));
