@@ -11,6 +11,7 @@ threshold), and every day must flag its mules and never the merchant.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,10 @@ def settings(storage_dir: Path, database_url: str, warehouse_schema: str, monkey
         viewer_base_url="http://viewer.test",
         high_risk_threshold=THRESHOLD,
         database_schema=warehouse_schema,
+        # Delivery is what is tested here: the rules score keeps the hand-built days' high-risk
+        # accounts fixed, and no budget caps these tiny days (the budget has its own tests).
+        risk_score="rules",
+        alert_budget_share=1.0,
     )
 
 
@@ -163,25 +168,26 @@ def alerts(settings: Settings) -> list[tuple]:
         ).fetchall()
 
 
-def node_scores(settings: Settings, day: str) -> dict[str, tuple[float, int]]:
+def node_scores(settings: Settings, day: str) -> dict[str, tuple[float, int, str]]:
+    """Each account's (risk_score, cluster, reasons) as the warehouse has them."""
     with psycopg.connect(str(settings.database_url)) as connection:
         rows = connection.execute(
-            sql.SQL("SELECT account, risk_score, cluster FROM {} WHERE partition_date = %s").format(
-                sql.Identifier(settings.database_schema, "dataset_nodes")
-            ),
+            sql.SQL(
+                "SELECT account, risk_score, cluster, reasons FROM {} WHERE partition_date = %s"
+            ).format(sql.Identifier(settings.database_schema, "dataset_nodes")),
             [day],
         ).fetchall()
-    return {account: (risk, cluster) for account, risk, cluster in rows}
+    return {account: (risk, cluster, reasons) for account, risk, cluster, reasons in rows}
 
 
-def high_risk(settings: Settings, day: str) -> dict[str, tuple[float, int]]:
+def high_risk(settings: Settings, day: str) -> dict[str, tuple[float, int, str]]:
     """The day's accounts at or above the threshold, as the warehouse has them; sanity-checked."""
     scores = {a: v for a, v in node_scores(settings, day).items() if v[0] >= THRESHOLD}
     assert "M1" in scores and "SHOP" not in scores
     return scores
 
 
-def ranked(scores: dict[str, tuple[float, int]]) -> list[str]:
+def ranked(scores: dict[str, tuple[float, int, str]]) -> list[str]:
     """Accounts by risk (highest first), then name: the order of a message's top accounts."""
     return sorted(scores, key=lambda account: (-scores[account][0], account))
 
@@ -399,12 +405,21 @@ def test_every_day_between_two_ticks_gets_one_message_and_only_once(
         "dataset_url": f"http://viewer.test/datasets/{dataset_id}",
         "high_risk_threshold": THRESHOLD,
         "alert_count": len(scores),
+        "held_back": 0,
         "top_accounts": [
-            {"account": a, "risk_score": scores[a][0], "cluster": scores[a][1]} for a in top
+            {
+                "account": a,
+                "risk_score": scores[a][0],
+                "cluster": scores[a][1],
+                "reasons": scores[a][2],
+            }
+            for a in top
         ],
     }
+    # Every alerted account says why it is high risk.
+    assert all(scores[a][2] for a in top)
     assert day3["text"] == headline(DAY3, len(scores)) + "Top 2 by risk:\n" + "\n".join(
-        f"{rank}. {a}  risk {scores[a][0]:.3f}  cluster {scores[a][1]}"
+        f"{rank}. {a}  risk {scores[a][0]:.3f}  cluster {scores[a][1]}  why: {scores[a][2]}"
         for rank, a in enumerate(top, start=1)
     )
 
@@ -570,3 +585,49 @@ def test_an_idle_tick_does_not_touch_the_warehouse(
     monkeypatch.setenv("FRAUD_DATABASE_URL", f"postgresql://nobody@127.0.0.1:{closed_port()}/x")
     message = Ticker(settings, instance).tick()
     assert message == "no new fraud_dataset materializations and no pending alerts"
+
+
+def test_build_alerts_keeps_each_day_within_its_budget_highest_risk_first() -> None:
+    frame = high_risk_frame(
+        [(DAY1, "d1", f"A{i}", 0.9 + i / 100, 0, "u1") for i in range(5)]
+        + [(DAY2, "d2", "B", 0.95, 0, "u2")]
+    ).assign(node_count=[300] * 5 + [300])
+    built = build_alerts(frame, 0.8, budget_share=0.01)  # 3 alerts a day at 300 accounts
+    assert list(zip(built["partition_date"], built["account"], strict=True)) == [
+        (DAY1, "A4"),
+        (DAY1, "A3"),
+        (DAY1, "A2"),
+        (DAY2, "B"),
+    ]
+    assert len(build_alerts(frame, 0.8)) == 6  # no budget given: every account
+
+
+def test_a_day_over_its_alert_budget_fails_its_check_and_alerts_only_the_budget(
+    settings: Settings,
+    storage_dir: Path,
+    instance: DagsterInstance,
+    receiver: Receiver,
+    monkeypatch,
+) -> None:
+    monkeypatch.setenv("FRAUD_ALERT_WEBHOOK_URL", f"{receiver.url}/hook")
+    tight = dataclasses.replace(settings, alert_budget_share=0.02)
+    write_landing(storage_dir, DAY1, {"M1": 20, "M2": 15, "M3": 10})
+    result = run_days(tight, instance, DAY1)
+    scores = high_risk(tight, DAY1)
+    accounts = len(node_scores(tight, DAY1))
+    budget = max(1, int(accounts * 0.02))
+    assert len(scores) > budget  # the day is over its budget...
+    (check,) = [
+        c for c in result.get_asset_check_evaluations() if c.check_name == "alert_budget"
+    ]
+    assert not check.passed  # ...which its check says, with the cause
+    assert f"{len(scores)} of {accounts}" in check.description
+
+    summary = Ticker(tight, instance).tick()
+    assert f"{budget} new alerts; 1 messages delivered" in summary
+    (body,) = receiver.bodies()
+    assert body["alert_count"] == budget
+    assert body["held_back"] == len(scores) - budget
+    assert [a["account"] for a in body["top_accounts"]] == ranked(scores)[:budget]
+    assert f"{len(scores) - budget} more accounts reached the threshold" in body["text"]
+    assert [a for _, a, _ in alerts(tight)] == sorted(ranked(scores)[:budget])

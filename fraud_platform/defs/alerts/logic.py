@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import numpy as np
 import pandas as pd
 from dagster import PartitionKeyRange, PartitionsDefinition
 from dagster._core.storage.tags import (
@@ -29,6 +30,7 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
+from fraud_platform.settings import alert_budget
 from fraud_platform.tables import PARTITION_COLUMN
 
 ALERT_NAMESPACE = uuid.UUID("1d3c5a0e-8f47-4b7e-9a51-3c2f6e8b0d94")
@@ -46,9 +48,18 @@ ALERT_COLUMNS = (
     "risk_score",
     "cluster",
     "url",
+    "reasons",
 )
-#: Columns of a pending alert as read back for delivery.
-PENDING_COLUMNS = (*ALERT_COLUMNS, "created_at", "dataset_name")
+#: Columns of a pending alert as read back for delivery: its day's dataset name, the day's
+#: high-risk count and the alerts recorded for the day (the difference was held back by the
+#: alert budget).
+PENDING_COLUMNS = (
+    *ALERT_COLUMNS,
+    "created_at",
+    "dataset_name",
+    "high_risk_count",
+    "day_alerts",
+)
 
 
 # -- recording ------------------------------------------------------------------------------------
@@ -59,15 +70,31 @@ def alert_id_for(partition_date: str, account: str) -> str:
     return str(uuid.uuid5(ALERT_NAMESPACE, f"fraud_alert/{partition_date}/{account}"))
 
 
-def build_alerts(high_risk: pd.DataFrame, threshold: float) -> pd.DataFrame:
+def build_alerts(
+    high_risk: pd.DataFrame, threshold: float, budget_share: float | None = None
+) -> pd.DataFrame:
     """One alert row per (day, account) with ``risk_score >= threshold``, highest risk first.
 
-    ``high_risk`` holds ``partition_date, dataset_id, account, risk_score, cluster, url`` (the
-    warehouse query already filters by the threshold; filtering again keeps this function
-    correct on its own).
+    ``high_risk`` holds ``partition_date, dataset_id, account, risk_score, cluster, url`` and
+    optionally ``reasons`` and ``node_count`` (the day's active accounts); the warehouse query
+    already filters by the threshold, filtering again keeps this function correct on its own.
+    With ``budget_share`` a day keeps only its `alert_budget` highest-risk accounts: a broken
+    score must never become thousands of messages.
     """
     rows = high_risk[high_risk["risk_score"] >= threshold]
     rows = rows.drop_duplicates([PARTITION_COLUMN, "account"])
+    rows = rows.sort_values(
+        [PARTITION_COLUMN, "risk_score", "account"], ascending=[True, False, True]
+    )
+    if budget_share is not None and "node_count" in rows.columns and len(rows):
+        allowed = rows["node_count"].map(lambda n: alert_budget(int(n), budget_share))
+        rank = rows.groupby(PARTITION_COLUMN, sort=False).cumcount()
+        rows = rows[rank.to_numpy() < allowed.to_numpy()]
+    reasons = (
+        rows["reasons"].fillna("").astype("str").to_numpy()
+        if "reasons" in rows.columns
+        else np.full(len(rows), "", dtype=object)
+    )
     alerts = pd.DataFrame(
         {
             "alert_id": [
@@ -80,14 +107,11 @@ def build_alerts(high_risk: pd.DataFrame, threshold: float) -> pd.DataFrame:
             "risk_score": rows["risk_score"].astype("float64").to_numpy(),
             "cluster": rows["cluster"].astype("Int64").to_numpy(),
             "url": rows["url"].to_numpy(),
+            "reasons": reasons,
         },
         columns=list(ALERT_COLUMNS),
     )
-    return alerts.sort_values(
-        [PARTITION_COLUMN, "risk_score", "account"],
-        ascending=[True, False, True],
-        ignore_index=True,
-    )
+    return alerts.reset_index(drop=True)
 
 
 def days_of_materialization(
@@ -120,6 +144,7 @@ class AccountRisk:
     account: str
     risk_score: float
     cluster: int | None
+    reasons: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,6 +158,7 @@ class AlertMessage:
     threshold: float
     alert_ids: tuple[str, ...]
     top: tuple[AccountRisk, ...]
+    held_back: int = 0  # high-risk accounts of the day not alerted (over the alert budget)
 
     @property
     def count(self) -> int:
@@ -177,8 +203,16 @@ def group_messages(pending: pd.DataFrame, *, top_n: int, threshold: float) -> li
                 account=str(row.account),
                 risk_score=float(row.risk_score),
                 cluster=None if pd.isna(row.cluster) else int(row.cluster),
+                reasons=_text(getattr(row, "reasons", "")),
             )
             for row in batch.head(top_n).itertuples(index=False)
+        )
+        high_risk, recorded = first.get("high_risk_count"), first.get("day_alerts")
+        known = high_risk is not None and recorded is not None
+        held_back = (
+            max(0, int(high_risk) - int(recorded))
+            if known and not (pd.isna(high_risk) or pd.isna(recorded))
+            else 0
         )
         messages.append(
             AlertMessage(
@@ -189,9 +223,14 @@ def group_messages(pending: pd.DataFrame, *, top_n: int, threshold: float) -> li
                 threshold=threshold,
                 alert_ids=tuple(str(a) for a in batch["alert_id"]),
                 top=top,
+                held_back=held_back,
             )
         )
     return messages
+
+
+def _text(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
 
 
 def alert_text(message: AlertMessage) -> str:
@@ -202,11 +241,18 @@ def alert_text(message: AlertMessage) -> str:
         f"Fraud alert for {message.partition_date}: {message.count} high-risk {plural} "
         f"(risk_score >= {message.threshold:g}) in {name}",
         f"Evidence: {message.dataset_url or 'no dataset URL recorded'}",
-        f"Top {len(message.top)} by risk:",
     ]
+    if message.held_back:
+        lines.append(
+            f"{message.held_back:,} more accounts reached the threshold but were not alerted: "
+            "the day is over its alert budget (see the alert_budget check), which usually means "
+            "a broken score rather than that many launderers"
+        )
+    lines.append(f"Top {len(message.top)} by risk:")
     for rank, item in enumerate(message.top, start=1):
         cluster = "-" if item.cluster is None else str(item.cluster)
-        lines.append(f"{rank}. {item.account}  risk {item.risk_score:.3f}  cluster {cluster}")
+        line = f"{rank}. {item.account}  risk {item.risk_score:.3f}  cluster {cluster}"
+        lines.append(f"{line}  why: {item.reasons}" if item.reasons else line)
     return "\n".join(lines)
 
 
@@ -222,8 +268,14 @@ def alert_notification(message: AlertMessage) -> Notification:
         "dataset_url": message.dataset_url,
         "high_risk_threshold": message.threshold,
         "alert_count": message.count,
+        "held_back": message.held_back,
         "top_accounts": [
-            {"account": a.account, "risk_score": a.risk_score, "cluster": a.cluster}
+            {
+                "account": a.account,
+                "risk_score": a.risk_score,
+                "cluster": a.cluster,
+                "reasons": a.reasons,
+            }
             for a in message.top
         ],
         "text": text,

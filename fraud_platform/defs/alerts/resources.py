@@ -174,10 +174,12 @@ def ensure_alerts_table(connection: psycopg.Connection, schema: str) -> None:
 def read_high_risk(
     connection: psycopg.Connection, schema: str, days: Sequence[str], threshold: float
 ) -> pd.DataFrame:
-    """The accounts of ``days`` with ``risk_score >= threshold``, with their dataset's id/URL."""
+    """The accounts of ``days`` with ``risk_score >= threshold``, with their dataset's id/URL,
+    their reasons and the day's count of active accounts (for the alert budget)."""
     query = sql.SQL(
         "SELECT n.partition_date::text, n.dataset_id::text, n.account, n.risk_score, n.cluster, "
-        "d.url FROM {nodes} AS n JOIN {datasets} AS d ON d.dataset_id = n.dataset_id "
+        "d.url, n.reasons, d.node_count FROM {nodes} AS n "
+        "JOIN {datasets} AS d ON d.dataset_id = n.dataset_id "
         "WHERE n.partition_date = ANY(%s) AND n.risk_score >= %s"
     ).format(
         nodes=sql.Identifier(schema, "dataset_nodes"),
@@ -185,7 +187,17 @@ def read_high_risk(
     )
     rows = connection.execute(query, [[date.fromisoformat(d) for d in days], threshold]).fetchall()
     return pd.DataFrame(
-        rows, columns=[PARTITION_COLUMN, "dataset_id", "account", "risk_score", "cluster", "url"]
+        rows,
+        columns=[
+            PARTITION_COLUMN,
+            "dataset_id",
+            "account",
+            "risk_score",
+            "cluster",
+            "url",
+            "reasons",
+            "node_count",
+        ],
     )
 
 
@@ -210,6 +222,7 @@ def record_alerts(connection: psycopg.Connection, schema: str, alerts: pd.DataFr
             float(row.risk_score),
             None if pd.isna(row.cluster) else int(row.cluster),
             None if pd.isna(row.url) else str(row.url),
+            None if pd.isna(row.reasons) else str(row.reasons),
         ]
         for row in alerts.itertuples(index=False)
     ]
@@ -227,7 +240,8 @@ def read_pending(connection: psycopg.Connection, schema: str) -> pd.DataFrame:
     """Undelivered alerts (`PENDING_COLUMNS`), with the current name of their day's dataset."""
     query = sql.SQL(
         "SELECT a.alert_id::text, a.partition_date::text, a.dataset_id::text, a.account, "
-        "a.risk_score, a.cluster, a.url, a.created_at, d.name "
+        "a.risk_score, a.cluster, a.url, a.reasons, a.created_at, d.name, d.high_risk_count, "
+        "(SELECT count(*) FROM {alerts} AS o WHERE o.partition_date = a.partition_date) "
         "FROM {alerts} AS a LEFT JOIN {datasets} AS d ON d.partition_date = a.partition_date "
         "WHERE a.delivered_at IS NULL ORDER BY a.partition_date, a.created_at"
     ).format(

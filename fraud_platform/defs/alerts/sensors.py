@@ -228,7 +228,8 @@ def fraud_alert_sensor(
         recorded = 0
         if days:
             high_risk = read_high_risk(connection, schema, days, threshold)
-            recorded = record_alerts(connection, schema, build_alerts(high_risk, threshold))
+            alerts = build_alerts(high_risk, threshold, publishing.alert_budget_share)
+            recorded = record_alerts(connection, schema, alerts)
         connection.commit()
         # Recorded: these events are never read again (reading them again would be harmless).
         if records:
