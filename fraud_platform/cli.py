@@ -21,7 +21,9 @@ def _sample_config(args: argparse.Namespace) -> SampleConfig:
     # Imported here so that `fraud-platform --help` stays fast.
     from fraud_platform.sample_data.generator import SampleConfig
 
-    return SampleConfig(transactions_per_day=args.transactions, seed=args.seed)
+    return SampleConfig(
+        transactions_per_day=args.transactions, seed=args.seed, world=args.world
+    )
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -40,6 +42,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worlds(args: argparse.Namespace) -> int:
+    from fraud_platform.sample_data.worlds import WORLDS
+
+    width = max(len(name) for name in WORLDS)
+    for name, world in WORLDS.items():
+        print(f"{name:<{width}}  {world.summary}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from fraud_platform.demo import run_demo
 
@@ -53,84 +64,120 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worlds(text: str | None) -> tuple[str, ...]:
+    from fraud_platform.sample_data.generator import world_names
+
+    if not text:
+        return tuple(world_names())
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in world_names()]
+    if unknown:
+        raise SystemExit(f"unknown world(s) {unknown}; known: {', '.join(world_names())}")
+    return names
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise SystemExit(f"seeds must be comma-separated whole numbers, not {text!r}") from None
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import tempfile
-    from contextlib import ExitStack
-    from datetime import timedelta
-
-    import pandas as pd
+    import time
 
     from fraud_platform.defs.analytics.engines import get_engine
-    from fraud_platform.defs.analytics.evaluation import (
-        evaluate_scores,
-        format_report,
-        sample_period_available,
-        sample_watchlist,
-        score_landing_days,
+    from fraud_platform.evaluation.protocol import (
+        FIRST,
+        LATER,
+        UNSEEN,
+        EvaluationPlan,
+        family_rates,
+        pattern_recall,
+        run_evaluation,
+        summary_table,
+        targets_met,
+        to_markdown,
     )
-    from fraud_platform.defs.analytics.logic import read_watchlist, watchlist_url
-    from fraud_platform.sample_data.generator import LANDING_PATH, generate_days, read_ground_truth
 
-    if args.days < 1:
-        raise SystemExit("--days must be at least 1")
-    if not 0.0 <= args.watchlist_share <= 1.0:
-        raise SystemExit("--watchlist-share must be within [0, 1]")
     settings = Settings.from_env()
-    threshold = settings.high_risk_threshold if args.threshold is None else args.threshold
+    try:
+        plan = EvaluationPlan(
+            worlds=_worlds(args.worlds),
+            train_seeds=_seeds(args.train_seeds),
+            test_seeds=_seeds(args.test_seeds),
+            first_days=args.first_days,
+            train_days=args.train_days,
+            later_days=args.later_days,
+            transactions_per_day=args.transactions,
+            start=args.start,
+            threshold=settings.high_risk_threshold if args.threshold is None else args.threshold,
+            k=args.k,
+            budget=settings.alert_budget_share,
+        )
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     engine = get_engine(args.engine or settings.graph_engine)
-    days = [args.start + timedelta(days=i) for i in range(args.days)]
-    with ExitStack() as stack:
-        storage = settings.storage_url
-        if sample_period_available(storage, [day.isoformat() for day in days]):
-            print(f"Using the sample days under {redact_url(storage)}", flush=True)
-        else:
-            storage = stack.enter_context(tempfile.TemporaryDirectory(prefix="fraud-evaluate-"))
-            config = _sample_config(args)
-            print(
-                f"Generating {args.days} sample day(s) of {config.transactions_per_day:,} "
-                f"transfers from {args.start} into a temporary folder ...",
-                flush=True,
-            )
-            generate_days(
-                storage,
-                args.start,
-                args.days,
-                config,
-                progress=lambda day: print(f"  generated {day}", flush=True),
-                keep_transactions=False,
-            )
-        truth = read_ground_truth(storage, days)
-        if args.watchlist_share > 0:
-            watchlist = sample_watchlist(truth, args.watchlist_share, seed=args.seed)
-            source = f"{args.watchlist_share:.0%} of the planted accounts"
-        else:
-            watchlist = read_watchlist(watchlist_url(storage))
-            source = f"from {redact_url(watchlist_url(storage))}"
-        listed = [] if watchlist is None else watchlist["account"].unique().tolist()
-        print(
-            "Watchlist: none"
-            if watchlist is None
-            else f"Watchlist: {len(listed):,} accounts ({source}), left out of the figures",
-            flush=True,
-        )
-        print(f"Graph engine: {engine.name}; scoring with the pure pipeline ...", flush=True)
-        planted = truth[truth["is_fraud"]].groupby("partition_date")["account"].agg(set)
+    print(
+        f"Worlds {', '.join(plan.worlds)}; each held out once. Learned from training seeds "
+        f"{plan.train_seeds}, days 1-{plan.learned_days}; reported on seeds {plan.test_seeds} of "
+        f"the held-out world (days 1-{plan.first_days} apart as its first days) and on days "
+        f"{plan.learned_days + 1}-{plan.days} of the training worlds; "
+        f"{plan.transactions_per_day:,} transfers a day.",
+        flush=True,
+    )
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="fraud-evaluate-") as workdir:
+        result = run_evaluation(plan, engine, workdir, progress=lambda t: print(t, flush=True))
+    print(f"\nDone in {time.perf_counter() - started:.0f} s.\n")
+    print("Mean ± spread over seeds (and over the folds, for later days):\n")
+    print(to_markdown(summary_table(result)))
+    for split in (UNSEEN, FIRST, LATER):
+        if split not in result.model_tables:
+            continue
+        print(f"\nModel, {split}: recall at {plan.threshold:g} per laundering pattern\n")
+        print(to_markdown(pattern_recall(result, split)))
+        print(f"\nModel, {split}: share of each legitimate family at {plan.threshold:g}\n")
+        print(to_markdown(family_rates(result, split)))
+    print("\nTargets on unseen worlds (model)\n")
+    print(to_markdown(targets_met(result)))
+    return 0
 
-        def progress(index: int, day: str, scores: pd.DataFrame, seconds: float) -> None:
-            flagged = set(scores.loc[scores["risk_score"] >= threshold, "account"])
-            found = len(flagged & planted.get(day, set()))
-            print(
-                f"  [{index}/{len(days)}] {day}: {len(scores):,} accounts, {len(flagged):,} "
-                f"high risk ({found:,} planted), {seconds:.2f} s",
-                flush=True,
-            )
 
-        scores = score_landing_days(
-            f"{storage}/{LANDING_PATH}", days, engine, watchlist=watchlist, progress=progress
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a model from the default recipe; write it as the packaged model or into a folder."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from fraud_platform.defs.analytics.engines import get_engine
+    from fraud_platform.defs.model.training import TrainingRecipe, recipe_days, train_on_days
+
+    recipe = TrainingRecipe(
+        worlds=_worlds(args.worlds),
+        seeds=_seeds(args.seeds),
+        days=args.days,
+        transactions_per_day=args.transactions,
+    )
+    engine = get_engine(args.engine or Settings.from_env().graph_engine)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="fraud-training-") as workdir:
+        days = recipe_days(
+            recipe,
+            engine,
+            workdir,
+            progress=lambda d: print(f"  {d.world} seed {d.seed} {d.day}", flush=True),
         )
-    report = evaluate_scores(scores, truth, threshold, exclude=listed)
-    print("")
-    print(format_report(report))
+    model = train_on_days(days, background_share=recipe.background_share, seed=recipe.sample_seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.txt").write_text(model.to_text())
+    (out / "model.json").write_text(model.to_json() + "\n")
+    print(
+        f"Model {model.version}: {len(days)} labelled days, {model.training['rows']:,} rows, "
+        f"{time.perf_counter() - started:.0f} s; written to {out}"
+    )
     return 0
 
 
@@ -179,10 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--days", type=int, default=days, help="number of days")
         p.add_argument("--transactions", type=int, default=20_000, help="transfers per day")
         p.add_argument("--seed", type=int, default=7, help="generator seed")
+        p.add_argument(
+            "--world", default="retail_bank", help="sample world (see `fraud-platform worlds`)"
+        )
 
     gen = sub.add_parser("generate", help="write sample transaction files to the landing zone")
     sample_options(gen, days=7)
     gen.set_defaults(func=cmd_generate)
+
+    worlds = sub.add_parser("worlds", help="list the sample worlds the generator can make")
+    worlds.set_defaults(func=cmd_worlds)
 
     demo = sub.add_parser(
         "demo", help="generate a sample week if the landing zone is empty, run it, summarize"
@@ -192,27 +245,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser(
         "evaluate",
-        help="score a sample period with the pure pipeline and measure it against the planted "
-        "fraud (no Dagster, no database)",
+        help="train the risk model on some generated worlds and days, and report only on others "
+        "(held-out worlds, later days), beside the rules score and PageRank",
     )
-    sample_options(evaluate, days=30)
+    evaluate.add_argument("--worlds", default=None, help="comma-separated worlds (default: all)")
+    evaluate.add_argument("--train-seeds", default="11,12", help="seeds the models learn from")
+    evaluate.add_argument("--test-seeds", default="21,22", help="seeds of the held-out worlds")
     evaluate.add_argument(
-        "--watchlist-share",
-        type=float,
-        default=0.0,
-        help="use this share of the planted fraud accounts as the watchlist and measure the "
-        "rest (default 0: the watchlist file of the storage, if any)",
+        "--first-days",
+        type=int,
+        default=7,
+        help="a world's first days (little history): learned from, and reported apart",
     )
+    evaluate.add_argument("--train-days", type=int, default=6, help="days learned from")
+    evaluate.add_argument("--later-days", type=int, default=3, help="later days reported on")
+    evaluate.add_argument("--transactions", type=int, default=30_000, help="transfers per day")
+    evaluate.add_argument("--start", type=_day, default=_day(FIRST_DAY), help="first day (UTC)")
+    evaluate.add_argument("--k", type=int, default=50, help="precision@k cut-off per day")
     evaluate.add_argument(
         "--threshold",
         type=float,
         default=None,
-        help="high-risk threshold (FRAUD_HIGH_RISK_THRESHOLD)",
+        help="high-risk threshold (default: FRAUD_HIGH_RISK_THRESHOLD or 0.5)",
     )
     evaluate.add_argument(
-        "--engine", default=None, help="graph engine: auto, cpu, gpu (FRAUD_GRAPH_ENGINE)"
+        "--engine", default=None, help="graph engine: auto, cpu or gpu (FRAUD_GRAPH_ENGINE)"
     )
     evaluate.set_defaults(func=cmd_evaluate)
+
+    train = sub.add_parser(
+        "train",
+        help="train a risk model from generated worlds into a folder (the packaged model is "
+        "built this way; in a deployment, materialize risk_model instead)",
+    )
+    train.add_argument("--worlds", default=None, help="comma-separated worlds (default: all)")
+    train.add_argument("--seeds", default="101,202", help="seeds of each world")
+    train.add_argument("--days", type=int, default=14, help="consecutive days per world")
+    train.add_argument("--transactions", type=int, default=40_000, help="transfers per day")
+    train.add_argument(
+        "--out", default="fraud_platform/defs/model/packaged", help="folder to write the model to"
+    )
+    train.add_argument(
+        "--engine", default=None, help="graph engine: auto, cpu or gpu (FRAUD_GRAPH_ENGINE)"
+    )
+    train.set_defaults(func=cmd_train)
 
     viewer = sub.add_parser("serve", help="serve every dataset's interactive view (the URLs)")
     viewer.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")

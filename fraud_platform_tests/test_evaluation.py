@@ -1,226 +1,201 @@
-"""Evaluation against the planted fraud: hand-computed figures, and the evaluate command."""
+"""Evaluation: hand-computed detection figures, the held-out protocol, and the evaluate command."""
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import os
 import re
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from dagster_cli import dagster_command
 
 from fraud_platform.defs.analytics.engines import get_engine
-from fraud_platform.defs.analytics.evaluation import (
-    average_precision,
-    evaluate_scores,
-    format_report,
-    label_scores,
+from fraud_platform.evaluation.metrics import (
+    family_flag_rates,
+    figures,
+    mean_average_precision,
     precision_at_k,
-    sample_period_available,
-    sample_watchlist,
-    score_landing_day,
-    score_landing_days,
+    precision_recall_at,
+    recall_by_typology,
 )
-from fraud_platform.defs.analytics.scoring import SCORE_COLUMNS
-from fraud_platform.defs.ingest.logic import ingest_day
-from fraud_platform.sample_data.generator import SampleConfig, generate_days
+from fraud_platform.evaluation.protocol import (
+    FIRST,
+    LATER,
+    UNSEEN,
+    EvaluationPlan,
+    run_evaluation,
+    summary_table,
+    targets_met,
+)
 
 D1, D2 = "2024-10-01", "2024-10-02"
 
-# Two hand-labelled days. Day 1 ranks a .9 (planted), b .85, c and d tied at .7 (c planted, d a
-# merchant), e .2 (planted), f .1; day 2 ranks g .95 (planted), h .5 (an employer), i .3, and
-# the planted z has no score at all (the pipeline never saw it).
-SCORES = pd.DataFrame(
+# Two hand-labelled days. Day 1 ranks a .9 (cycle), b .85 (processor), c and d tied at .7
+# (c fan_in, d background), e .2 (scatter_gather), f .1 (background); day 2 ranks g .95 (cycle),
+# h .5 (employer), i .3 (background).
+LABELLED = pd.DataFrame(
     {
         "partition_date": [D1] * 6 + [D2] * 3,
         "account": list("abcdefghi"),
         "risk_score": [0.9, 0.85, 0.7, 0.7, 0.2, 0.1, 0.95, 0.5, 0.3],
+        "is_fraud": [True, False, True, False, True, False, True, False, False],
+        "typology": [
+            "cycle",
+            "processor",
+            "fan_in",
+            "background",
+            "scatter_gather",
+            "background",
+            "cycle",
+            "employer",
+            "background",
+        ],
     }
 )
-TRUTH = pd.DataFrame(
-    [
-        (D1, "a", "cycle", True, 1, "mule"),
-        (D1, "c", "fan_in", True, 2, "source"),
-        (D1, "d", "merchant", False, -1, "hub"),
-        (D1, "e", "scatter_gather", True, 3, "mule"),
-        (D2, "g", "cycle", True, 1, "mule"),
-        (D2, "h", "employer", False, -1, "hub"),
-        (D2, "z", "fan_out", True, 4, "mule"),
-    ],
-    columns=["partition_date", "account", "typology", "is_fraud", "ring_id", "role"],
+
+
+def test_precision_and_recall_at_the_threshold():
+    # Flagged at .8: a, b, g (2 laundering); laundering: a, c, e, g.
+    assert precision_recall_at(LABELLED, 0.8) == pytest.approx((2 / 3, 2 / 4))
+    precision, recall = precision_recall_at(LABELLED, 0.99)
+    assert math.isnan(precision) and recall == 0.0
+
+
+def test_precision_at_k_averages_days_and_breaks_ties_by_account():
+    # Top 1: a (hit), g (hit). Top 3 of day 1: a, b, c (c before d by id): 2/3; day 2: g, h, i.
+    assert precision_at_k(LABELLED, 1) == 1.0
+    assert precision_at_k(LABELLED, 3) == pytest.approx((2 / 3 + 1 / 3) / 2)
+    with pytest.raises(ValueError):
+        precision_at_k(LABELLED, 0)
+
+
+def test_average_precision_is_per_day_with_ties_entering_together():
+    # Day 1: a (P 1, R 1/3); c and d tied (P 2/4 at R 2/3); e (P 3/5 at R 1): (1 + .5 + .6) / 3.
+    # Day 2: g alone at the top: 1.
+    assert mean_average_precision(LABELLED) == pytest.approx(((1 + 0.5 + 0.6) / 3 + 1.0) / 2)
+    no_fraud = LABELLED.assign(is_fraud=False)
+    assert math.isnan(mean_average_precision(no_fraud))
+
+
+def test_recall_by_pattern_and_share_of_each_legitimate_family():
+    patterns = recall_by_typology(LABELLED, 0.8).set_index("typology")
+    assert patterns.loc["cycle", ["accounts", "flagged"]].tolist() == [2, 2]
+    assert patterns.loc["fan_in", "recall"] == 0.0
+    families = family_flag_rates(LABELLED, 0.8).set_index("typology")
+    assert families.loc["processor", "share"] == 1.0
+    assert families.loc["employer", "share"] == 0.0
+    assert families.loc["background", ["accounts", "flagged"]].tolist() == [3, 0]
+
+
+def test_figures_name_the_worst_family_and_the_budget():
+    out = figures(LABELLED, 0.8, ks=(1,), budget=0.5)
+    assert out["alerts_per_day"] == 1.5  # a, b on day 1; g on day 2
+    assert out["budget_per_day"] == pytest.approx((6 * 0.5 + 3 * 0.5) / 2)
+    assert out["worst_family_flagged"] == 1.0  # the processor; background never counts here
+    assert out["fraud_per_day"] == 2.0
+    assert out["precision_at_1"] == 1.0
+
+
+def test_plan_refuses_a_split_that_would_report_on_training_data():
+    with pytest.raises(ValueError, match="two worlds"):
+        EvaluationPlan(worlds=("retail_bank",))
+    with pytest.raises(ValueError, match="differ"):
+        EvaluationPlan(train_seeds=(1, 2), test_seeds=(2, 3))
+
+
+SMALL = EvaluationPlan(
+    worlds=("retail_bank", "payments_company"),
+    train_seeds=(11,),
+    test_seeds=(21,),
+    first_days=1,
+    train_days=2,
+    later_days=1,
+    transactions_per_day=3_000,
+    k=10,
 )
 
 
-def test_average_precision_steps_over_distinct_scores():
-    # a (hit); then b and c tie, one hit: P = 2/3 at R = 1; d adds nothing.
-    scores = np.array([0.9, 0.8, 0.8, 0.1])
-    assert average_precision(scores, np.array([1, 0, 1, 0])) == pytest.approx(0.5 + 0.5 * 2 / 3)
-    assert average_precision(np.array([0.5, 0.5]), np.array([1, 0])) == 0.5
-    assert math.isnan(average_precision(np.array([0.5]), np.array([0])))
+def test_protocol_reports_only_on_held_out_worlds_and_later_days(tmp_path: Path):
+    result = run_evaluation(SMALL, get_engine("cpu"), str(tmp_path))
+    rows = result.rows
+    unseen = rows[rows["split"] == UNSEEN]
+    # Held-out worlds are reported only on test seeds; later days only on training seeds.
+    assert set(unseen["seed"]) == set(rows.loc[rows["split"] == FIRST, "seed"]) == {21}
+    assert set(rows.loc[rows["split"] == LATER, "seed"]) == {11}
+    assert set(unseen["method"]) == {"model", "rules", "pagerank"}
+    assert set(unseen["world"]) == set(SMALL.worlds)
+    # Each fold's model never saw the world it is judged on.
+    for world, model in result.models.items():
+        assert world not in model.training["worlds"]
+    later = result.model_tables[LATER]
+    assert (later["world"] != later["fold"]).all()
+    # Days 1-3 are learned from; only day 4 is "later". A held-out world's day 1 is its
+    # "first days", days 2-4 its "unseen world" days.
+    assert later["partition_date"].nunique() == 1
+    assert later["partition_date"].min() == "2024-10-04"
+    assert result.model_tables[FIRST]["partition_date"].unique().tolist() == ["2024-10-01"]
+    assert result.model_tables[UNSEEN]["partition_date"].min() == "2024-10-02"
+    assert unseen["average_precision"].between(0, 1).all()
+
+    summary = summary_table(result)
+    assert {"avg precision", "precision@10", "recall@0.5"} <= set(summary.columns)
+    pagerank = summary[summary["method"] == "pagerank"]
+    assert (pagerank["recall@0.5"] == "n/a").all()  # PageRank is no probability
+    targets = targets_met(result)
+    assert list(targets["world"]) == list(SMALL.worlds)
 
 
-def test_label_scores_adds_missed_planted_accounts_with_zero():
-    labelled = label_scores(SCORES, TRUTH).set_index("account")
-    assert len(labelled) == 10
-    assert labelled.loc["z", "risk_score"] == 0.0 and labelled.loc["z", "is_fraud"]
-    assert labelled.loc["b", "typology"] == "background" and not labelled.loc["b", "is_fraud"]
-    assert labelled.loc["d", "typology"] == "merchant"
-
-
-def test_figures_match_the_hand_computation():
-    report = evaluate_scores(SCORES, TRUTH, 0.8, ks=(1, 2, 10))
-    assert (report.days, report.account_days, report.fraud_account_days) == (2, 10, 5)
-    # Flagged: a, b, g; planted: a, c, e, g, z.
-    assert report.alerts == 3 and report.alerts_per_day == 1.5
-    assert report.precision == pytest.approx(2 / 3)
-    assert report.recall == pytest.approx(2 / 5)
-    # Top 1: a, g. Top 2: {a, b}, {g, h}. Top 10: every account of the day (3/6, 2/4).
-    assert report.precision_at_k == pytest.approx({1: 1.0, 2: 0.5, 10: 0.5})
-    # Day 1: R steps 1/3 at P 1 (a), 1/3 at P 2/4 (c, d tied), 1/3 at P 3/5 (e): 0.7.
-    # Day 2: R steps 1/2 at P 1 (g), 1/2 at P 2/4 (z last): 0.75.
-    assert report.average_precision == pytest.approx((0.7 + 0.75) / 2)
-
-    typologies = report.typologies.set_index(["typology", "role"])
-    assert typologies.loc[("cycle", "mule"), ["accounts", "flagged"]].tolist() == [2, 2]
-    assert typologies.loc[("fan_in", "all"), "recall"] == 0.0
-    assert list(typologies.index.get_level_values(0).unique()) == [
-        "cycle",
-        "fan_in",
-        "fan_out",
-        "scatter_gather",
-    ]
-    hubs = report.hubs.set_index("typology")
-    assert hubs[["accounts", "flagged", "share"]].values.tolist() == [[1, 0, 0.0], [1, 0, 0.0]]
-
-
-def test_excluded_accounts_leave_every_figure():
-    report = evaluate_scores(SCORES, TRUTH, 0.8, exclude=["a"], ks=(1,))
-    assert report.excluded_account_days == 1
-    assert (report.alerts, report.precision, report.recall) == (2, 0.5, 0.25)
-    assert report.precision_at_k == {1: 0.5}  # day 1's top is now b
-
-
-def test_nothing_flagged_gives_undefined_precision():
-    report = evaluate_scores(SCORES, TRUTH, 0.99)
-    assert report.alerts == 0 and math.isnan(report.precision) and report.recall == 0.0
-    assert "precision n/a   recall 0.0%" in format_report(report)
-
-
-def test_precision_at_k_breaks_ties_by_account():
-    tied = pd.DataFrame({"partition_date": [D1] * 2, "account": ["y", "x"], "risk_score": 0.5})
-    truth = pd.DataFrame(
-        [(D1, "x", "cycle", True, 1, "mule")],
-        columns=["partition_date", "account", "typology", "is_fraud", "ring_id", "role"],
-    )
-    assert precision_at_k(label_scores(tied, truth), 1) == 1.0
-    with pytest.raises(ValueError):
-        precision_at_k(label_scores(tied, truth), 0)
-
-
-def test_format_report_prints_every_figure():
-    text = format_report(evaluate_scores(SCORES, TRUTH, 0.8, ks=(1, 2)))
-    assert "2 day(s): 10 account-days, 5 of them planted fraud" in text
-    assert "3 account-days, 1.5 a day" in text
-    assert "precision 66.7%   recall 40.0%" in text
-    assert "@1 100.0%   @2 50.0%" in text
-    assert "average precision (per day, averaged): 0.725" in text
-    assert re.search(r"scatter_gather\s+all\s+1\s+0\s+0.0%", text)
-    assert re.search(r"employer\s+1\s+0\s+0.0%", text)
-
-
-def test_sample_watchlist_is_a_seeded_share_of_the_planted_accounts():
-    truth = pd.concat([TRUTH, TRUTH.assign(partition_date="2024-10-03")])  # repeats count once
-    chosen = sample_watchlist(truth, 0.4, seed=7)
-    assert len(chosen) == 2  # 40% of a, c, e, g, z
-    assert set(chosen["account"]) <= {"a", "c", "e", "g", "z"}
-    assert chosen.equals(sample_watchlist(truth, 0.4, seed=7))
-    assert sample_watchlist(truth, 0.0, seed=7).empty
-    assert len(sample_watchlist(truth, 1.0, seed=7)) == 5
-    with pytest.raises(ValueError):
-        sample_watchlist(truth, 1.5, seed=7)
-
-
-def test_score_landing_day_runs_the_pure_pipeline(storage_dir: Path):
-    config = SampleConfig(transactions_per_day=1_500, seed=3)
-    generate_days(str(storage_dir), dt.date(2024, 10, 1), 1, config)
-    assert sample_period_available(str(storage_dir), [D1])
-    assert not sample_period_available(str(storage_dir), [D1, D2])
-    landing = str(storage_dir / "landing" / "transactions")
-    scores = score_landing_day(landing, D1, get_engine("cpu"))
-    assert list(scores.columns) == ["partition_date", *SCORE_COLUMNS]
-    valid = ingest_day(landing, D1).valid
-    assert set(scores["account"]) == set(valid["sender"]) | set(valid["receiver"])
-    assert scores["risk_score"].between(0, 1).all()
-    empty = score_landing_day(landing, D2, get_engine("cpu"))
-    assert empty.empty and {"partition_date", "account", "risk_score"} <= set(empty.columns)
-
-    heard: list[tuple[int, str, int]] = []
-    both = score_landing_days(
-        landing,
-        [dt.date(2024, 10, 1), dt.date(2024, 10, 2)],
-        get_engine("cpu"),
-        progress=lambda n, day, frame, seconds: heard.append((n, day, len(frame))),
-    )
-    assert heard == [(1, D1, len(scores)), (2, D2, 0)]
-    assert list(both.columns) == ["partition_date", "account", "risk_score"]
-    assert both["risk_score"].tolist() == scores["risk_score"].tolist()
-
-
-def _cli_env(storage: Path) -> dict[str, str]:
+def test_evaluate_command_prints_the_table_and_the_targets(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUD_")}
-    env["FRAUD_STORAGE_URL"] = str(storage)
-    return env
-
-
-def _percent(text: str, label: str) -> float:
-    match = re.search(rf"{label} (\d+\.\d)%", text)
-    assert match, f"no {label} in the output"
-    return float(match.group(1)) / 100
-
-
-def test_evaluate_command_generates_a_period_and_prints_the_figures(storage_dir: Path):
+    env["FRAUD_STORAGE_URL"] = str(tmp_path / "storage")
     cli = Path(dagster_command("fraud-platform"))
     completed = subprocess.run(
-        [str(cli), "evaluate", "--days", "3", "--transactions", "5000"],
-        env=_cli_env(storage_dir),
+        [
+            str(cli),
+            "evaluate",
+            "--worlds",
+            "small_business,crypto_offramp",
+            "--train-seeds",
+            "5",
+            "--test-seeds",
+            "6",
+            "--first-days",
+            "1",
+            "--train-days",
+            "1",
+            "--later-days",
+            "1",
+            "--transactions",
+            "2000",
+            "--k",
+            "5",
+        ],
+        env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
     out = completed.stdout
-    assert "Generating 3 sample day(s) of 5,000 transfers from 2024-10-01" in out
-    assert "[3/3] 2024-10-03:" in out
-    assert "Watchlist: none" in out
-    assert "Evaluated 3 day(s)" in out
-    assert "precision@k (per day, averaged): @10" in out
-    assert "average precision (per day, averaged):" in out
-    # Mostly planted fraud among the alerts, and no legitimate hub flagged.
-    assert _percent(out, "precision") >= 0.8
-    assert re.search(r"merchant\s+\d+\s+0\s+0.0%", out)
-    assert re.search(r"employer\s+\d+\s+0\s+0.0%", out)
-    assert not any(storage_dir.iterdir())  # the sample went to a temporary folder
+    assert "each held out once" in out
+    assert re.search(r"\|\s*unseen world\s*\|\s*small_business\s*\|\s*model\s*\|", out)
+    assert re.search(r"\|\s*later days\s*\|\s*crypto_offramp\s*\|\s*rules\s*\|", out)
+    assert "Targets on unseen worlds (model)" in out
+    assert "recall at 0.5 per laundering pattern" in out
+    assert not (tmp_path / "storage").exists()  # the generated worlds went to a temporary folder
 
 
-def test_evaluate_command_uses_stored_days_and_a_sampled_watchlist(storage_dir: Path):
-    generate_days(
-        str(storage_dir), dt.date(2024, 10, 1), 1, SampleConfig(transactions_per_day=2_000)
-    )
+def test_unknown_world_is_refused_by_name():
     cli = Path(dagster_command("fraud-platform"))
     completed = subprocess.run(
-        [str(cli), "evaluate", "--days", "1", "--watchlist-share", "0.5"],
-        env=_cli_env(storage_dir),
+        [str(cli), "evaluate", "--worlds", "retail_bank,atlantis"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=60,
     )
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    out = completed.stdout
-    assert f"Using the sample days under {storage_dir}" in out
-    assert re.search(r"Watchlist: \d+ accounts \(50% of the planted accounts\), left out", out)
-    assert "watchlisted account-days left out" in out
+    assert completed.returncode != 0
+    assert "atlantis" in completed.stderr and "retail_bank" in completed.stderr
+

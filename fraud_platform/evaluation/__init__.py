@@ -1,0 +1,1 @@
+"""Evaluation: how well the risk score finds laundering on worlds and days it never learned from."""
