@@ -16,6 +16,11 @@ platform's: PageRank within 1e-6 (L1), modularity within 2%, same row counts.
     python benchmarks/daily_pipeline.py --sizes 3 --files 1,20 --skip-baselines
     python benchmarks/daily_pipeline.py --sizes 1 --profile      # + where the time goes (py-spy)
     python benchmarks/daily_pipeline.py --backfill-days 30       # webserver + daemon backfill
+    python benchmarks/daily_pipeline.py --sizes 10 --skip-baselines --compare-with 139783c
+
+``--compare-with REV`` runs each day a second time with the platform's code as of git revision
+REV (a temporary worktree first on the run's PYTHONPATH), on the same landing files, and prints
+both run times and peak RSS with their ratios: what a change costs, measured in one invocation.
 
 ``FRAUD_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``) names the server;
 the benchmark creates its schemas and a Dagster database there and drops them at the end, and
@@ -40,7 +45,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -423,8 +428,12 @@ def breakdown(
     return seconds, peaks, wall
 
 
-def platform_env(ws: Workspace, storage: Path, schema: str, dagster_url: str) -> dict[str, str]:
+def platform_env(
+    ws: Workspace, storage: Path, schema: str, dagster_url: str, code: Path | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAUD_", "DAGSTER_"))}
+    if code is not None:  # another revision's fraud_platform, ahead of the installed one
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
     return env | {
         "FRAUD_STORAGE_URL": str(storage),
         "FRAUD_DATABASE_URL": ws.database_url,
@@ -452,6 +461,7 @@ def run_platform(
     *,
     profile: bool = False,
     executor: str = "in_process",
+    code: Path | None = None,
 ) -> PlatformRun:
     """One instrumented Dagster run of the day in a child process, with its RSS sampled."""
     label = f"{rows / MILLION:g}M" + (f" x{files}f" if files != 3 else "")
@@ -474,7 +484,7 @@ def run_platform(
     process = subprocess.Popen(
         command,
         cwd=REPO,
-        env=platform_env(ws, storage, schema, dagster_url),
+        env=platform_env(ws, storage, schema, dagster_url, code),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -497,6 +507,36 @@ def run_platform(
     if not run.success:
         run.error = "the Dagster run failed"
     return run
+
+
+@contextlib.contextmanager
+def revision_worktree(revision: str, path: Path) -> Iterator[Path]:
+    """A detached git worktree of ``revision`` at ``path``, removed afterwards."""
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "add", "--detach", "--force", str(path), revision],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(path)],
+            check=False,
+            capture_output=True,
+        )
+
+
+def compare_note(current: PlatformRun, other: PlatformRun, revision: str) -> str:
+    """This code against ``revision`` on the same day: run time and peak RSS, with ratios."""
+    if not (current.success and other.success):
+        return f"{current.label} vs {revision}: a run failed ({current.error or other.error})"
+    return (
+        f"{current.label} day, this code vs {revision} (same files, same machine, one after the "
+        f"other): run {current.run_wall:.1f} s vs {other.run_wall:.1f} s = "
+        f"{current.run_wall / other.run_wall:.2f}x; peak RSS {current.peak_rss / GB:.2f} GB vs "
+        f"{other.peak_rss / GB:.2f} GB = {current.peak_rss / other.peak_rss:.2f}x"
+    )
 
 
 # -- profile summary -------------------------------------------------------------------------------
@@ -1238,6 +1278,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=16.0,
         help="stop a measured process tree above this RSS (the machine is shared)",
     )
+    parser.add_argument(
+        "--compare-with",
+        metavar="REV",
+        help="also run each day with the code of this git revision, on the same files",
+    )
     parser.add_argument("--database-url", default=os.environ.get("FRAUD_DATABASE_URL"))
     parser.add_argument("--workdir", help="parent of the temporary folder (default: system tmp)")
     parser.add_argument("--keep", action="store_true", help="keep files, schemas and databases")
@@ -1283,6 +1328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs.append(run_platform(ws, storage, rows, files, dagster_url, limit))
             if not runs[-1].success:
                 log(f"run {runs[-1].label} failed: {runs[-1].error}")
+            if args.compare_with:
+                with revision_worktree(args.compare_with, ws.root / "revision") as code:
+                    other = run_platform(ws, storage, rows, files, dagster_url, limit, code=code)
+                notes.append(compare_note(runs[-1], other, args.compare_with))
 
         baselines: list[BaselineRun] = []
         if not args.skip_baselines:
