@@ -122,7 +122,8 @@ def summary_tables(
     ).format(s=schema)
     top = sql.SQL(
         """
-        SELECT partition_date::text AS day, account, risk_score, centrality, cluster
+        SELECT partition_date::text AS day, account, risk_score, centrality, cluster,
+               COALESCE(reasons, '') AS why
         FROM {s}.dataset_nodes
         WHERE partition_date = ANY(%s::date[])
         ORDER BY risk_score DESC, centrality DESC
@@ -151,8 +152,8 @@ def print_summary(settings: Settings, days: list[str], echo: Print) -> None:
     echo(f"Top accounts by risk (high risk: risk_score >= {settings.high_risk_threshold:g})")
     if not truth.empty:
         labels = truth.drop_duplicates("account").set_index("account")["typology"]
-        top["planted_as"] = top["account"].map(labels).fillna("-")
-    echo(top.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        top.insert(5, "planted_as", top["account"].map(labels).fillna("-"))
+    echo(top.to_string(index=False, float_format=lambda v: f"{v:.4f}", justify="left"))
 
 
 def run_demo(

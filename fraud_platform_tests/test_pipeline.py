@@ -231,5 +231,7 @@ def test_demo_command_prints_the_week(
     for day in ("2024-10-01", "2024-10-02"):
         assert f"http://viewer.test/datasets/{dataset_id_for(day)}" in out
     assert "Top accounts by risk" in out
+    header = out[out.index("Top accounts by risk") :].splitlines()[1].split()
+    assert header == ["day", "account", "risk_score", "centrality", "cluster", "planted_as", "why"]
     (count,) = query(database_url, settings.database_schema, "SELECT count(*) FROM {s}.datasets")[0]
     assert count == 2

@@ -30,6 +30,7 @@ from http_receiver import Receiver
 from psycopg import sql
 
 from fraud_platform.sample_data.generator import SampleConfig, generate_days
+from fraud_platform.settings import DEFAULT_ALERT_BUDGET_SHARE, alert_budget
 
 pytestmark = pytest.mark.slow
 
@@ -302,11 +303,12 @@ def test_backfills_run_a_day_per_run_isolate_a_bad_day_and_alert(
     with psycopg.connect(database_url) as conn:
         datasets = conn.execute(
             sql.SQL(
-                "SELECT partition_date::text, high_risk_count FROM {}.datasets ORDER BY 1"
+                "SELECT partition_date::text, high_risk_count, node_count FROM {}.datasets "
+                "ORDER BY 1"
             ).format(sql.Identifier(warehouse_schema))
         ).fetchall()
-    assert [d for d, _ in datasets] == published
-    expected_days = {d for d, high in datasets if high > 0}
+    assert [d for d, _, _ in datasets] == published
+    expected_days = {d for d, high, _ in datasets if high > 0}
     assert expected_days, "the sample days should have high-risk accounts at this threshold"
 
     def of_type(kind: str) -> list[dict]:
@@ -332,7 +334,9 @@ def test_backfills_run_a_day_per_run_isolate_a_bad_day_and_alert(
             ).format(sql.Identifier(warehouse_schema))
         ).fetchone()
     assert undelivered == 0
-    assert alerts == sum(high for _, high in datasets)
+    # Each day alerts on its high-risk accounts up to the day's alert budget (1% by default).
+    budget = DEFAULT_ALERT_BUDGET_SHARE
+    assert alerts == sum(min(high, alert_budget(n, budget)) for _, high, n in datasets)
     artifacts = REPO / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     (artifacts / "webhook_payloads.json").write_text(json.dumps(webhook.bodies(), indent=2))
