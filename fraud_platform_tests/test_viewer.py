@@ -479,7 +479,11 @@ def test_the_serve_command_serves(database_url: str, warehouse, tmp_path: Path) 
         assert page.status_code == 200
     finally:
         process.terminate()
-        output = process.communicate(timeout=30)[0]
+        try:
+            output = process.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:  # a loaded machine; what is tested is the serving
+            process.kill()
+            output = process.communicate()[0]
     assert f"Serving the fraud datasets on http://127.0.0.1:{port}/" in output
 
 
