@@ -132,13 +132,24 @@ def transfers_of_frame(transactions: pd.DataFrame, accounts: pd.Series) -> DayTr
 def _top_share(accounts: np.ndarray, amounts: np.ndarray, total: np.ndarray) -> np.ndarray:
     """The largest single counterparty's share of each account's ``total`` (0 without money)."""
     n = len(total)
-    if len(accounts) == 0:
-        return np.zeros(n)
-    order = np.lexsort((-amounts, accounts))
-    first = np.r_[True, accounts[order][1:] != accounts[order][:-1]]
     top = np.zeros(n)
-    top[accounts[order][first]] = amounts[order][first]
+    # An unbuffered maximum per account: linear, where sorting 9M pairs took seconds (10M day).
+    np.maximum.at(top, accounts, amounts)
     return np.divide(top, total, out=np.zeros(n), where=total > 0)
+
+
+def reverse_exists(senders: np.ndarray, receivers: np.ndarray, n: int) -> np.ndarray:
+    """For each distinct directed pair ``s→r``, whether ``r→s`` is a pair too (``s→s`` is).
+
+    One sort and a binary search, about twice as fast as ``np.isin`` on the 9M pairs of a 10M
+    day (benchmarks/daily_pipeline.py).
+    """
+    forward = senders * max(n, 1) + receivers
+    backward = np.sort(receivers * max(n, 1) + senders)
+    if len(backward) == 0:
+        return np.zeros(0, dtype=bool)
+    at = np.minimum(np.searchsorted(backward, forward), len(backward) - 1)
+    return backward[at] == forward
 
 
 def shape_features(nodes: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
@@ -166,9 +177,7 @@ def shape_features(nodes: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
 
     larger = np.maximum(in_amount, out_amount)
     total = in_amount + out_amount
-    forward = senders * max(n, 1) + receivers
-    backward = receivers * max(n, 1) + senders
-    both_ways = np.isin(forward, backward)
+    both_ways = reverse_exists(senders, receivers, n)
     reciprocal = np.bincount(senders[both_ways], minlength=n)
     counterparties = in_degree + out_degree - reciprocal
     return pd.DataFrame(
@@ -228,7 +237,10 @@ def day_features(
     )
     senders = edges["sender_node"].to_numpy(dtype=np.int64)
     receivers = edges["receiver_node"].to_numpy(dtype=np.int64)
-    pairs = np.unique(pair_keys(keys[senders], keys[receivers]))
+    # Edges are distinct directed pairs: an undirected pair appears twice only when money went
+    # both ways, so keeping one direction of those makes the pairs distinct without sorting them.
+    once = ~reverse_exists(senders, receivers, len(nodes)) | (senders <= receivers)
+    pairs = pair_keys(keys[senders[once]], keys[receivers[once]])
     return AccountFeatures(
         accounts=accounts,
         activity=activity[list(ACTIVITY_COLUMNS)],
