@@ -16,6 +16,7 @@ from fraud_platform.defs.features.assets import account_features, account_histor
 from fraud_platform.defs.features.temporal import HUB_DEGREE
 from fraud_platform.defs.graph.assets import transaction_graph
 from fraud_platform.defs.ingest.assets import raw_transactions
+from fraud_platform.defs.model import logic as model_logic
 from fraud_platform.defs.model.assets import risk_model
 from fraud_platform.defs.model.logic import (
     MODEL_FEATURES,
@@ -173,6 +174,15 @@ def test_a_model_round_trips_and_refuses_tampered_trees():
         train_model(frame, np.zeros(len(frame), dtype=bool))
     with pytest.raises(ValueError, match="flow_balance"):
         model.predict(frame.drop(columns=["flow_balance"]))
+
+
+def test_prediction_in_pieces_is_the_whole_prediction(monkeypatch):
+    frame, label = _learnable(1_000)
+    model = train_model(frame, label, rounds=10, params={"min_data_in_leaf": 20})
+    whole = model.predict(frame)
+    monkeypatch.setattr(model_logic, "PREDICT_ROWS", 64)
+    assert np.array_equal(model.predict(frame), whole)
+    assert len(model.predict(frame.iloc[0:0])) == 0
 
 
 def test_reasons_read_as_plain_language():

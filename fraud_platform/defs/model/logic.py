@@ -88,6 +88,8 @@ MODEL_PARAMS: dict[str, object] = {
     "verbosity": -1,
 }
 ROUNDS = 300
+#: Rows scored per LightGBM call (see `RiskModel.predict`).
+PREDICT_ROWS = 1 << 18
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -300,10 +302,16 @@ class RiskModel:
         return frame.loc[:, list(self.features)].to_numpy(dtype=np.float64)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Probability of laundering per row, in [0, 1]."""
-        if len(frame) == 0:
-            return np.zeros(0)
-        return np.clip(self.booster.predict(self.matrix(frame)), 0.0, 1.0)
+        """Probability of laundering per row, in [0, 1].
+
+        Rows go to LightGBM `PREDICT_ROWS` at a time: the float matrix it reads is a copy, and
+        a whole 10M-transfer day's (2.2M accounts) would add 1.3 GB at the run's peak.
+        """
+        out = np.zeros(len(frame))
+        for start in range(0, len(frame), PREDICT_ROWS):
+            part = frame.iloc[start : start + PREDICT_ROWS]
+            out[start : start + len(part)] = self.booster.predict(self.matrix(part))
+        return np.clip(out, 0.0, 1.0)
 
     def contributions(self, frame: pd.DataFrame) -> np.ndarray:
         """SHAP contributions (rows × features, in log-odds), without the bias column."""
