@@ -20,6 +20,7 @@ from fraud_platform.defs.model import logic as model_logic
 from fraud_platform.defs.model.assets import risk_model
 from fraud_platform.defs.model.logic import (
     MODEL_FEATURES,
+    REASON_LABELS,
     RiskModel,
     average_precision,
     describe,
@@ -190,6 +191,9 @@ def test_reasons_read_as_plain_language():
     assert describe("out_vs_typical", math.log(4.0)) == "money out 4.0x above its usual"
     assert describe("days_active", math.nan) == "days_active unknown"
     assert describe("burst_count", 12.0) == "burst_count=12"
+    assert describe("cycle_min_length", 3.0) == "on a cycle of 3 hops in time order"
+    assert describe("cycle_min_length", 0.0) == "cycle_min_length=0"
+    assert set(REASON_LABELS) <= set(MODEL_FEATURES)
 
 
 def test_the_packaged_model_reads_todays_features():

@@ -396,7 +396,39 @@ REASON_LABELS: dict[str, str] = {
     "in_degree": "{value:.0f} payers",
     "out_degree": "{value:.0f} payees",
     "pagerank_pct": "centrality percentile {pct:.0f}",
+    "days_since_last_seen": "last seen {value:.0f} day(s) before",
+    "neighbour_new_share": "{pct:.0f}% of its counterparties are new",
+    "neighbour_new_count": "{value:.0f} counterparties new to the platform",
+    "neighbour_novel_relay_max": "a counterparty relays money for the first time",
+    "neighbour_novel_relay_share": "{pct:.0f}% of counterparties relay for the first time",
+    "neighbour_chain_max": "a counterparty passes on {pct:.0f}% of its inflows in chains",
+    "neighbour_relay_max": "a counterparty relays {pct:.0f}% of its inflow within 6 h",
+    "relay_share_1h": "passed on {pct:.0f}% of its inflow within 1 h",
+    "relay_share_6h": "passed on {pct:.0f}% of its inflow within 6 h",
+    "relay_share_day": "passed on {pct:.0f}% of its inflow the same day",
+    "scatter_gather_source": "sent money that was gathered again ({value:.0f} intermediaries)",
+    "scatter_gather_middle": "intermediary of a scatter-gather ({value:.0f} wide)",
+    "scatter_gather_target": "gathered money scattered by one source ({value:.0f} intermediaries)",
+    "gather_scatter_middle": "gathered from many and scattered to many ({value:.0f} wide)",
+    "cycle_min_length": "on a cycle of {value:.0f} hops in time order",
+    "fan_out_1h": "paid {value:.0f} accounts within 1 h",
+    "fan_in_1h": "paid by {value:.0f} accounts within 1 h",
+    "structuring_sent_count": "{value:.0f} payments just under 10,000",
+    "cluster_relay_share": "{pct:.0f}% of its cluster relays money",
 }
+
+
+#: Labels that say a pattern is there: at 0 they would misread, so the raw value is shown.
+_PRESENCE_LABELS = frozenset(
+    {
+        "neighbour_novel_relay_max",
+        "scatter_gather_source",
+        "scatter_gather_middle",
+        "scatter_gather_target",
+        "gather_scatter_middle",
+        "cycle_min_length",
+    }
+)
 
 
 def describe(feature: str, value: float) -> str:
@@ -404,7 +436,7 @@ def describe(feature: str, value: float) -> str:
     if math.isnan(value):
         return f"{feature} unknown"
     template = REASON_LABELS.get(feature)
-    if template is None:
+    if template is None or (value == 0 and feature in _PRESENCE_LABELS):
         return f"{feature}={value:.3g}"
     ratio = f"{math.expm1(abs(value)) + 1:.1f}x {'above' if value >= 0 else 'below'}"
     return template.format(value=value, pct=100 * value, ratio=ratio)
