@@ -151,3 +151,15 @@ def test_no_stored_day_before_is_no_history():
     assert list(history.columns) == list(HISTORY_COLUMNS)
     assert (history["history_days"] == 0).all() and (history["days_active"] == 0).all()
     assert (history["new_counterparties"] == 1).all()
+
+
+def test_hash_lookups_answer_as_isin(monkeypatch):
+    from fraud_platform.defs.features import history
+
+    rng = np.random.default_rng(3)
+    today = rng.integers(0, 50, 200).astype(np.uint64)  # duplicates on both sides
+    past = rng.integers(25, 90, 1_000).astype(np.uint64)
+    monkeypatch.setattr(history, "_LOOKUP_CHUNK", 64)  # many chunks
+    assert np.array_equal(history._seen_among(today, past), np.isin(today, past))
+    assert np.array_equal(history._found_in(past, today), np.isin(past, today))
+    assert not history._seen_among(today, past[:0]).any()

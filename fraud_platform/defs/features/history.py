@@ -47,6 +47,32 @@ def _day_offsets(days: pd.Series, today: dt.date) -> np.ndarray:
     return per_day[codes] if len(per_day) else np.zeros(len(days), dtype=np.int64)
 
 
+#: Past keys looked up per call (bounds the lookup's index array: 32 MB).
+_LOOKUP_CHUNK = 1 << 22
+
+
+def _found_in(values: np.ndarray, universe: np.ndarray) -> np.ndarray:
+    """``np.isin(values, universe)`` through a hash table of ``universe``.
+
+    ``np.isin`` sorts both arrays together: on 28 days of a 1M-transfer day's pairs (25M keys
+    against 0.9M) it took 21 s, the hash lookup 0.9 s (the same answer; measured with numpy 2.x
+    and pandas 3.0 on 2 cores).
+    """
+    index = pd.Index(universe).unique()
+    return index.get_indexer(values) >= 0
+
+
+def _seen_among(today: np.ndarray, past: np.ndarray) -> np.ndarray:
+    """For each of ``today``'s keys, whether it occurs in ``past`` (``np.isin(today, past)``),
+    hashing ``today`` (the smaller side) and streaming ``past`` through it in chunks."""
+    index = pd.Index(today).unique()
+    seen = np.zeros(len(index), dtype=bool)
+    for start in range(0, len(past), _LOOKUP_CHUNK):
+        found = index.get_indexer(past[start : start + _LOOKUP_CHUNK])
+        seen[found[found >= 0]] = True
+    return seen[index.get_indexer(today)]
+
+
 def _group_median(groups: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
     """The (lower) median of ``values`` per group ``0..count-1``; 0 for an empty group."""
     out = np.zeros(count)
@@ -87,7 +113,7 @@ def account_history(
     past_keys = activity["account_key"].to_numpy(dtype=np.uint64)[inside]
     offsets = offsets[inside]
     unique_keys = np.unique(keys)
-    known = np.isin(past_keys, unique_keys)
+    known = _found_in(past_keys, unique_keys)
     past_keys, offsets = past_keys[known], offsets[known]
     # Row of each past account-day among today's accounts (keys are unique per account id).
     order = np.argsort(keys, kind="stable")
@@ -141,7 +167,7 @@ def _counterparty_novelty(
     if len(pairs) and PARTITION_COLUMN in pairs:
         offsets = _day_offsets(pairs[PARTITION_COLUMN], today)
         inside = (offsets >= 1) & (offsets <= window)
-        seen = np.isin(todays, pairs["pair_key"].to_numpy(dtype=np.uint64)[inside])
+        seen = _seen_among(todays, pairs["pair_key"].to_numpy(dtype=np.uint64)[inside])
     else:
         seen = np.zeros(len(todays), dtype=bool)
     ends = np.concatenate([senders, receivers])
