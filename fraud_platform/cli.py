@@ -147,7 +147,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a model from the default recipe; write it as the packaged model or into a folder."""
-    import tempfile
     import time
     from pathlib import Path
 
@@ -162,13 +161,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     engine = get_engine(args.engine or Settings.from_env().graph_engine)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="fraud-training-") as workdir:
-        days = recipe_days(
-            recipe,
-            engine,
-            workdir,
-            progress=lambda d: print(f"  {d.world} seed {d.seed} {d.day}", flush=True),
-        )
+    days = recipe_days(
+        recipe,
+        engine,
+        progress=lambda d: print(f"  {d.world} seed {d.seed} {d.day}", flush=True),
+    )
     model = train_on_days(days, background_share=recipe.background_share, seed=recipe.sample_seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,6 @@
 """Model: ``risk_model``, gradient-boosted trees trained on labelled days, saved as a version."""
 
 import datetime as dt
-import tempfile
 import time
 from collections.abc import Iterator
 
@@ -65,13 +64,11 @@ def risk_model(
     recipe = config.recipe()
     engine, reason = graph_engine.select()
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="fraud-training-") as workdir:
-        days = recipe_days(
-            recipe,
-            engine,
-            workdir,
-            progress=lambda d: context.log.debug(f"labelled {d.world}/{d.seed} {d.day}"),
-        )
+    days = recipe_days(
+        recipe,
+        engine,
+        progress=lambda d: context.log.debug(f"labelled {d.world}/{d.seed} {d.day}"),
+    )
     prepared = time.perf_counter() - started
     model = train_on_days(
         days,

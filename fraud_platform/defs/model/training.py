@@ -13,6 +13,7 @@ accounts, weighted back up so that the model's probabilities keep the real propo
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -172,25 +173,26 @@ def labelled_days(
 def recipe_days(
     recipe: TrainingRecipe,
     engine: GraphEngine,
-    workdir: str,
     progress: Callable[[LabelledDay], None] | None = None,
 ) -> list[LabelledDay]:
-    """Every labelled day of a recipe (each world and seed in its own subfolder)."""
+    """Every labelled day of a recipe. The landing files they are read from are scratch: written
+    to a temporary folder (a subfolder per world and seed) that is gone on return."""
     out: list[LabelledDay] = []
-    for world in recipe.worlds:
-        for seed in recipe.seeds:
-            for labelled in labelled_days(
-                world,
-                seed,
-                recipe.start,
-                recipe.days,
-                recipe.transactions_per_day,
-                engine,
-                f"{workdir}/{world}-{seed}",
-            ):
-                if progress is not None:
-                    progress(labelled)
-                out.append(labelled)
+    with tempfile.TemporaryDirectory(prefix="fraud-training-") as workdir:
+        for world in recipe.worlds:
+            for seed in recipe.seeds:
+                for labelled in labelled_days(
+                    world,
+                    seed,
+                    recipe.start,
+                    recipe.days,
+                    recipe.transactions_per_day,
+                    engine,
+                    f"{workdir}/{world}-{seed}",
+                ):
+                    if progress is not None:
+                        progress(labelled)
+                    out.append(labelled)
     return out
 
 
