@@ -152,7 +152,9 @@ def reverse_exists(senders: np.ndarray, receivers: np.ndarray, n: int) -> np.nda
     return backward[at] == forward
 
 
-def shape_features(nodes: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
+def shape_features(
+    nodes: pd.DataFrame, edges: pd.DataFrame, both_ways: np.ndarray | None = None
+) -> pd.DataFrame:
     """`SHAPE_FEATURE_COLUMNS` per account of ``nodes``, from the collapsed graph.
 
     - ``in_degree``/``out_degree``: distinct payers and payees; ``sent_count``/``received_count``:
@@ -164,6 +166,8 @@ def shape_features(nodes: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
       (friends and businesses trade both ways; a relay's payers are not its payees);
     - ``top_payer_share``/``top_payee_share``: the largest single payer's share of the money in
       (and payee's of the money out): a mule fed by one source against a shop paid by many.
+
+    ``both_ways`` is `reverse_exists` of the edges, when the caller has it already.
     """
     n = len(nodes)
     senders = edges["sender_node"].to_numpy(dtype=np.int64)
@@ -177,7 +181,8 @@ def shape_features(nodes: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
 
     larger = np.maximum(in_amount, out_amount)
     total = in_amount + out_amount
-    both_ways = reverse_exists(senders, receivers, n)
+    if both_ways is None:
+        both_ways = reverse_exists(senders, receivers, n)
     reciprocal = np.bincount(senders[both_ways], minlength=n)
     counterparties = in_degree + out_degree - reciprocal
     return pd.DataFrame(
@@ -209,7 +214,10 @@ def day_features(
     """The day's `AccountFeatures`: every feature per account, its activity and its pairs."""
     day = str(nodes[PARTITION_COLUMN].iloc[0]) if len(nodes) else ""
     keys = account_keys(nodes["account"])
-    shape = shape_features(nodes, edges)
+    senders = edges["sender_node"].to_numpy(dtype=np.int64)
+    receivers = edges["receiver_node"].to_numpy(dtype=np.int64)
+    both_ways = reverse_exists(senders, receivers, len(nodes))
+    shape = shape_features(nodes, edges, both_ways)
     timing = temporal_features(transfers)
     accounts = pd.concat(
         [
@@ -235,11 +243,9 @@ def day_features(
             "relayed": timing[RELAY_FEATURE].to_numpy() >= RELAY_DAY_SHARE,
         }
     )
-    senders = edges["sender_node"].to_numpy(dtype=np.int64)
-    receivers = edges["receiver_node"].to_numpy(dtype=np.int64)
     # Edges are distinct directed pairs: an undirected pair appears twice only when money went
     # both ways, so keeping one direction of those makes the pairs distinct without sorting them.
-    once = ~reverse_exists(senders, receivers, len(nodes)) | (senders <= receivers)
+    once = ~both_ways | (senders <= receivers)
     pairs = pair_keys(keys[senders[once]], keys[receivers[once]])
     return AccountFeatures(
         accounts=accounts,
