@@ -97,12 +97,17 @@ def code_transfers(
     value_set = pa.array(accounts.to_numpy(dtype=object), type=pa.large_string())
     senders, receivers, amounts, times = [], [], [], []
     for batch in batches:
-        if batch.num_rows == 0:
+        n = batch.num_rows
+        if n == 0:
             continue
-        sender = pc.index_in(batch.column("sender").cast(pa.large_string()), value_set=value_set)
-        receiver = pc.index_in(
-            batch.column("receiver").cast(pa.large_string()), value_set=value_set
+        # One lookup for both columns: each call hashes the 2.2M node ids of a 10M day again
+        # (0.5 s), so two calls per batch cost three extra builds a day.
+        both = pa.chunked_array(
+            [*_chunks(batch.column("sender")), *_chunks(batch.column("receiver"))],
+            type=pa.large_string(),
         )
+        codes = pc.index_in(both, value_set=value_set).combine_chunks()
+        sender, receiver = codes.slice(0, n), codes.slice(n)
         known = pc.and_(pc.is_valid(sender), pc.is_valid(receiver))
         micros = pc.cast(batch.column("timestamp"), pa.timestamp("us", tz="UTC"), safe=False)
         senders.append(pc.filter(sender, known).to_numpy(zero_copy_only=False))
@@ -121,6 +126,11 @@ def code_transfers(
         np.concatenate(times),
         len(accounts),
     )
+
+
+def _chunks(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    return [chunk.cast(pa.large_string()) for chunk in chunks]
 
 
 def transfers_of_frame(transactions: pd.DataFrame, accounts: pd.Series) -> DayTransfers:
