@@ -7,6 +7,7 @@ import csv
 import gzip
 import io
 import json
+import logging
 import os
 import re
 import socket
@@ -40,10 +41,12 @@ from fraud_platform.storage.warehouse import (
     ensure_warehouse_schema,
 )
 from fraud_platform.tables import TransactionGraph
+from fraud_platform.viewer import data as data_module
 from fraud_platform.viewer import pages, preview_png, top_accounts_markdown
 from fraud_platform.viewer import preview as preview_module
+from fraud_platform.viewer import server as server_module
 from fraud_platform.viewer.preview import markdown_text
-from fraud_platform.viewer.server import ViewerApp, make_server
+from fraud_platform.viewer.server import ViewerApp, ViewerServer
 from fraud_platform.viewer.view import (
     ROLE_HIGH_RISK,
     ROLE_NEIGHBOUR,
@@ -156,18 +159,28 @@ class Viewer:
 
     def __init__(self, warehouse: PostgresWarehouse, threshold: float = 0.8) -> None:
         self.app = ViewerApp(warehouse, high_risk_threshold=threshold)
-        self.server = make_server(self.app, host="127.0.0.1", port=0)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = ViewerServer(self.app, host="127.0.0.1", port=0)
+        self.server.start()
+        self.base = self.server.url.removesuffix("/")
+        assert self.base == f"http://127.0.0.1:{self.server.address[1]}"
 
     def get(self, path: str, **kwargs: object) -> requests.Response:
         return requests.get(self.base + path, timeout=60, **kwargs)
 
+    def raw(
+        self, method: str, path: str, headers: dict[str, str]
+    ) -> tuple[requests.Response, bytes]:
+        """The answer and its body as sent: only ``headers`` go (no default Accept-Encoding),
+        and the body is not decoded."""
+        with requests.Session() as session:
+            session.headers.clear()
+            response = session.request(
+                method, self.base + path, headers=headers, stream=True, timeout=60
+            )
+            return response, response.raw.read(decode_content=False)
+
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        self.server.stop()
 
 
 @pytest.fixture
@@ -398,6 +411,180 @@ def test_preview_png_gzip_and_static_files(viewer: Viewer, warehouse) -> None:
         assert EXTERNAL_URL.search(viewer.get(f"/static/{name}").text) is None
 
 
+def test_head_answers_the_headers_of_a_get_without_a_body(viewer: Viewer, warehouse) -> None:
+    dataset_id = publish(warehouse, *day_tables())
+    paths = (
+        "/",
+        "/healthz",
+        f"/datasets/{dataset_id}",
+        f"/datasets/{dataset_id}/data.json",
+        f"/datasets/{dataset_id}/preview.png",
+        "/static/viewer.css",
+        "/nope",
+    )
+    compared = ("Content-Type", "Content-Encoding", "Cache-Control", "ETag", "Vary")
+    for path in paths:
+        for encoding in ("identity", "gzip"):
+            got, got_body = viewer.raw("GET", path, {"Accept-Encoding": encoding})
+            head, head_body = viewer.raw("HEAD", path, {"Accept-Encoding": encoding})
+            assert head.status_code == got.status_code, path
+            assert head_body == b"" and int(head.headers["Content-Length"]) == len(got_body) > 0
+            for name in (*compared, "Content-Security-Policy", "X-Content-Type-Options"):
+                assert head.headers.get(name) == got.headers.get(name), (path, encoding, name)
+
+
+def test_gzip_only_for_clients_that_accept_it(viewer: Viewer, warehouse) -> None:
+    dataset_id = publish(warehouse, *day_tables())
+    path = f"/datasets/{dataset_id}/data.json"
+    plain, plain_body = viewer.raw("GET", path, {})
+    assert "Content-Encoding" not in plain.headers and plain.headers["Vary"] == "Accept-Encoding"
+    assert json.loads(plain_body)["dataset"]["dataset_id"] == dataset_id
+    negotiated = {
+        "gzip": True,
+        "GZIP": True,
+        "deflate, gzip;q=0.5": True,
+        "*": True,
+        "br, *;q=0.1": True,
+        "identity": False,
+        "deflate": False,
+        "gzip;q=0": False,
+        "*;q=0": False,
+        "gzip;q=0, *": False,
+    }
+    for accept, gzipped in negotiated.items():
+        response, body = viewer.raw("GET", path, {"Accept-Encoding": accept})
+        assert (response.headers.get("Content-Encoding") == "gzip") is gzipped, accept
+        assert response.headers["Vary"] == "Accept-Encoding"
+        assert int(response.headers["Content-Length"]) == len(body)
+        assert (gzip.decompress(body) if gzipped else body) == plain_body
+    # An answer too small to compress is the same for every client, so it does not vary.
+    small, body = viewer.raw("GET", "/healthz", {"Accept-Encoding": "gzip"})
+    assert body == b"ok\n" and "Content-Encoding" not in small.headers
+    assert "Vary" not in small.headers
+
+
+def test_static_files_are_revalidated_by_their_etag(viewer: Viewer) -> None:
+    script, body = viewer.raw("GET", "/static/viewer.js", {})
+    etag = script.headers["ETag"]
+    assert script.status_code == 200 and script.headers["Cache-Control"] == "no-cache"
+    for held in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        for method in ("GET", "HEAD"):
+            answer, body = viewer.raw(method, "/static/viewer.js", {"If-None-Match": held})
+            assert answer.status_code == 304 and body == b"", (method, held)
+            assert answer.headers["ETag"] == etag and answer.headers["Cache-Control"] == "no-cache"
+            assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    changed, body = viewer.raw("GET", "/static/viewer.js", {"If-None-Match": '"stale"'})
+    assert changed.status_code == 200 and body.startswith(b"/*")
+
+
+def test_error_answers_keep_the_security_headers(viewer: Viewer) -> None:
+    for path in ("/nope", "/datasets/nope", "/static/missing.js", "/healthz/", "/datasets/"):
+        response = viewer.get(path, allow_redirects=False)
+        assert response.status_code == 404, path
+        assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert response.headers["Content-Security-Policy"] == server_module.CONTENT_SECURITY_POLICY
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Cache-Control"] == "no-cache"
+        assert response.headers["Server"] == "fraud-platform-viewer"
+    missing = viewer.get("/datasets/nope/data.json")
+    assert missing.status_code == 404 and missing.headers["Content-Type"] == "application/json"
+    assert missing.headers["X-Content-Type-Options"] == "nosniff"
+    assert missing.headers["Referrer-Policy"] == "no-referrer"
+    for method in ("POST", "PUT", "DELETE"):
+        refused = requests.request(method, viewer.base + "/", timeout=60)
+        assert refused.status_code == 405 and "405" in refused.text
+        assert set(refused.headers["Allow"].split(", ")) == {"GET", "HEAD"}
+        assert refused.headers["Content-Security-Policy"] == server_module.CONTENT_SECURITY_POLICY
+        assert refused.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_failure_is_a_500_page_without_a_traceback(viewer: Viewer, monkeypatch) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("the secret detail of a failure")
+
+    monkeypatch.setattr(data_module, "list_datasets", broken)
+    # In answering a route, and (the last resort) in turning an answer into HTTP.
+    for path, patch in (("/", None), ("/healthz", "_http_response")):
+        if patch is not None:
+            monkeypatch.setattr(server_module, patch, broken)
+        response = viewer.get(path)
+        assert response.status_code == 500 and "Internal error" in response.text, path
+        assert "secret detail" not in response.text and "Traceback" not in response.text
+        assert response.headers["Content-Security-Policy"] == server_module.CONTENT_SECURITY_POLICY
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_slow_request_holds_up_no_other(viewer: Viewer, monkeypatch) -> None:
+    """The warehouse calls block: they run in Starlette's threadpool, beside other requests."""
+    entered, release = threading.Event(), threading.Event()
+    list_datasets = data_module.list_datasets
+
+    def slow(warehouse: PostgresWarehouse) -> pd.DataFrame:
+        entered.set()
+        release.wait(60)
+        return list_datasets(warehouse)
+
+    monkeypatch.setattr(data_module, "list_datasets", slow)
+    answers: list[requests.Response] = []
+    waiting = threading.Thread(target=lambda: answers.append(viewer.get("/")))
+    waiting.start()
+    try:
+        assert entered.wait(30)
+        assert viewer.get("/healthz").status_code == 200
+        assert viewer.get("/static/viewer.css").status_code == 200
+        assert waiting.is_alive() and answers == []
+    finally:
+        release.set()
+        waiting.join(60)
+    assert answers[0].status_code == 200
+
+
+class Records(logging.Handler):
+    """Every record that reaches it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_the_log_has_one_access_line_per_request_and_no_banner(warehouse) -> None:
+    records, uvicorn_logger, root = Records(), logging.getLogger("uvicorn"), logging.getLogger()
+    level = root.level
+    uvicorn_logger.addHandler(records)
+    root.setLevel(logging.INFO)  # as `fraud-platform serve` configures it
+    try:
+        running = Viewer(warehouse)
+        try:
+            for path in ("/healthz", "/nope", "/static/viewer.css"):
+                running.get(path)
+        finally:
+            running.close()
+    finally:
+        uvicorn_logger.removeHandler(records)
+        root.setLevel(level)
+    lines = [(record.name, record.levelno, record.getMessage()) for record in records.records]
+    assert [line[:2] for line in lines] == [("uvicorn.access", logging.INFO)] * 3, lines
+    assert '"GET /healthz HTTP/1.1" 200' in lines[0][2]
+    assert '"GET /nope HTTP/1.1" 404' in lines[1][2]
+    assert '"GET /static/viewer.css HTTP/1.1" 200' in lines[2][2]
+
+
+def test_the_server_binds_and_releases_its_port(warehouse) -> None:
+    app = ViewerApp(warehouse, high_risk_threshold=0.8)
+    with ViewerServer(app, host="127.0.0.1", port=0) as server:
+        port = server.address[1]
+        assert port > 0 and server.url == f"http://127.0.0.1:{port}/"
+        assert requests.get(f"{server.url}healthz", timeout=30).text == "ok\n"
+        with pytest.raises(OSError):
+            ViewerServer(app, host="127.0.0.1", port=port)  # taken
+    again = ViewerServer(app, host="127.0.0.1", port=port)  # released
+    again.stop()
+
+
 def test_a_materialized_day_opens_in_the_viewer(
     storage_dir: Path, database_url: str, warehouse_schema: str, warehouse, monkeypatch
 ) -> None:
@@ -484,7 +671,9 @@ def test_the_serve_command_serves(database_url: str, warehouse, tmp_path: Path) 
         except subprocess.TimeoutExpired:  # a loaded machine; what is tested is the serving
             process.kill()
             output = process.communicate()[0]
-    assert f"Serving the fraud datasets on http://127.0.0.1:{port}/" in output
+    assert f"Serving the fraud datasets on http://127.0.0.1:{port}/ (Ctrl-C stops)" in output
+    assert f'"GET /datasets/{dataset_id} HTTP/1.1" 200' in output  # uvicorn's access line
+    assert "Uvicorn running" not in output and "Started server process" not in output
 
 
 # --- pure parts -----------------------------------------------------------------------------------

@@ -1,14 +1,21 @@
-"""The viewer's web server: the standard library's threading HTTP server over the warehouse.
+"""The viewer's web server: a Starlette application over the warehouse, served by uvicorn.
 
-Routes: ``/`` (index), ``/datasets/{id}`` (the page), ``/datasets/{id}/data.json`` (what the
-page draws), ``/datasets/{id}/preview.png``, ``/static/...`` (the page's script and style, and
-plotly.js from the installed ``plotly`` package) and ``/healthz``. Unknown ids get a 404 page.
+Routes (GET and HEAD): ``/`` (index), ``/datasets/{id}`` (the page), ``/datasets/{id}/data.json``
+(what the page draws), ``/datasets/{id}/preview.png``, ``/static/{name}`` (the page's script and
+style, and plotly.js from the installed ``plotly`` package) and ``/healthz``. Unknown paths and
+ids get a 404 page (JSON for ``data.json``), an unreachable warehouse a 503 page and any other
+failure a 500 page, never a traceback.
 
-The standard library's server is enough here: a handful of analysts, loopback by default (put a
-TLS proxy in front to share it), no dependency to keep up. A prepared dataset (its selection,
-JSON and preview) is kept in a small LRU cache keyed by id and ``created_at``, so a re-run day
-is prepared again and a reload is served from memory. Every page forbids the browser to load
-anything from another origin (Content-Security-Policy), which the browser test also checks.
+`ViewerApp` answers each route with a `Response` and keeps a prepared dataset (its selection,
+JSON and preview) in a small LRU cache keyed by id and ``created_at``, so a re-run day is
+prepared again and a reload is served from memory. `create_asgi_app` maps Starlette routes onto
+it and adds what every answer carries: gzip when the client accepts it, 304 for a held ETag, and
+headers that forbid sniffing, referrers and, on pages, loading anything from another origin
+(Content-Security-Policy, which the browser test also checks). Its endpoints are sync, so
+Starlette runs them in its threadpool and a slow warehouse query holds up no other request.
+`ViewerServer` runs the application under uvicorn on a socket it binds itself (port 0 picks a
+free port); it listens on loopback by default: put a TLS proxy in front to share it. Starlette
+also provides what logins, forms and a JSON API need (sessions, form parsing, JSON responses).
 """
 
 from __future__ import annotations
@@ -17,18 +24,23 @@ import gzip
 import hashlib
 import json
 import logging
-import re
-import sys
+import socket
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response as HTTPResponse
+from starlette.routing import Route
 
 from fraud_platform.storage.warehouse import PostgresWarehouse, WarehouseError
 from fraud_platform.viewer import data, pages
@@ -59,11 +71,19 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'"
 )
-_DATASET_ROUTE = re.compile(r"^/datasets/([^/]+)(/data\.json|/preview\.png)?$")
+#: On every answer, error pages and 304s included.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+SERVER_NAME = "fraud-platform-viewer"
+#: How long stopping waits for requests in progress before cancelling them.
+GRACEFUL_SHUTDOWN_SECONDS = 5
+_NO_DATASET = "There is no dataset with this id (it may have been removed)."
 
 
 @dataclass
 class Response:
+    """An answer of `ViewerApp`, kept apart from HTTP so that it can be cached and tested;
+    `_http_response` makes what a client gets of it."""
+
     status: int
     content_type: str
     body: bytes
@@ -147,58 +167,72 @@ class ViewerApp:
         self._cache_size = cached_datasets
         self._lock = threading.Lock()
 
-    # -- routing ----------------------------------------------------------------------------------
+    # -- routes -----------------------------------------------------------------------------------
 
-    def respond(self, path: str) -> Response:
-        """The response to a GET of ``path``; errors become error pages, never tracebacks."""
-        route = urlsplit(path).path
+    def answer(self, route: Callable[[], Response], *, path: str) -> Response:
+        """``route()``, its failures as error pages (never tracebacks): the warehouse's as 503."""
         try:
-            return self._route(route)
+            return route()
         except WarehouseError as error:
             logger.error("warehouse unavailable: %s", error)
-            return self._error(
+            return self.error(
                 503, "Warehouse unavailable", "The warehouse cannot be reached; see the log."
             )
         except Exception:
-            logger.exception("error answering %s", route)
-            return self._error(500, "Internal error", "The viewer failed; see its log.")
+            logger.exception("error answering %s", path)
+            return self.error(500, "Internal error", "The viewer failed; see its log.")
 
-    def _route(self, route: str) -> Response:
-        if route == "/":
-            return self._html(
-                pages.index_page(data.list_datasets(self.warehouse), threshold=self.threshold)
-            )
-        if route == "/healthz":
-            return Response(200, "text/plain; charset=utf-8", b"ok\n")
-        if route.startswith(pages.STATIC_PREFIX):
-            found = self.static.get(route[len(pages.STATIC_PREFIX) :])
-            return found or self._error(404, "Not found", "There is no such file.")
-        match = _DATASET_ROUTE.match(route)
-        if match is None:
-            return self._error(404, "Not found", "There is no such page.")
-        dataset_id, part = data.parse_dataset_id(match.group(1)), match.group(2)
-        summary = data.dataset_summary(self.warehouse, dataset_id) if dataset_id else None
+    def index(self) -> Response:
+        return self._html(
+            pages.index_page(data.list_datasets(self.warehouse), threshold=self.threshold)
+        )
+
+    def health(self) -> Response:
+        return Response(200, "text/plain; charset=utf-8", b"ok\n")
+
+    def static_file(self, name: str) -> Response:
+        return self.static.get(name) or self.error(404, "Not found", "There is no such file.")
+
+    def dataset_page(self, dataset_id: str) -> Response:
+        summary = self._summary(dataset_id)
         if summary is None:
-            message = "There is no dataset with this id (it may have been removed)."
-            if part == "/data.json":
-                return self._json(404, {"error": message})
-            return self._error(404, "Dataset not found", message)
-        if part is None:
-            return self._html(pages.dataset_page(summary, plotly_script=self.static.plotly_name))
+            return self.error(404, "Dataset not found", _NO_DATASET)
+        return self._html(pages.dataset_page(summary, plotly_script=self.static.plotly_name))
+
+    def dataset_json(self, dataset_id: str) -> Response:
+        summary = self._summary(dataset_id)
+        if summary is None:
+            return self._json(404, {"error": _NO_DATASET})
         prepared = self.prepared(summary)
-        if part == "/data.json":
-            return Response(
-                200,
-                "application/json",
-                prepared.payload,
-                {"Cache-Control": "no-cache"},
-                prepared.payload_gzipped,
-            )
+        return Response(
+            200,
+            "application/json",
+            prepared.payload,
+            {"Cache-Control": "no-cache"},
+            prepared.payload_gzipped,
+        )
+
+    def dataset_preview(self, dataset_id: str) -> Response:
+        summary = self._summary(dataset_id)
+        if summary is None:
+            return self.error(404, "Dataset not found", _NO_DATASET)
+        prepared = self.prepared(summary)
         if prepared.png is None:
             prepared.png = render_preview(
                 prepared.selection, size=PREVIEW_SIZE, high_risk_threshold=self.threshold
             )
         return Response(200, "image/png", prepared.png, {"Cache-Control": "no-cache"})
+
+    def not_found(self) -> Response:
+        return self.error(404, "Not found", "There is no such page.")
+
+    def error(self, status: int, title: str, message: str) -> Response:
+        return self._html(pages.error_page(status, title, message), status)
+
+    def _summary(self, dataset_id: str) -> dict[str, Any] | None:
+        """The dataset's summary row; None for an unknown or malformed id."""
+        canonical = data.parse_dataset_id(dataset_id)
+        return data.dataset_summary(self.warehouse, canonical) if canonical else None
 
     # -- datasets ---------------------------------------------------------------------------------
 
@@ -267,75 +301,190 @@ class ViewerApp:
             _compressed(body),
         )
 
-    def _error(self, status: int, title: str, message: str) -> Response:
-        return self._html(pages.error_page(status, title, message), status)
-
     @staticmethod
     def _json(status: int, value: object) -> Response:
         body = json.dumps(value).encode("utf-8")
         return Response(status, "application/json", body, {"Cache-Control": "no-cache"})
 
 
-class ViewerRequestHandler(BaseHTTPRequestHandler):
-    """GET and HEAD through `ViewerApp`; gzip when the client takes it; ETags for files."""
-
-    server_version = "fraud-platform-viewer"
-    app: ViewerApp  # set on the subclass `make_server` builds
-
-    def do_GET(self) -> None:
-        self._answer(send_body=True)
-
-    def do_HEAD(self) -> None:
-        self._answer(send_body=False)
-
-    def _answer(self, *, send_body: bool) -> None:
-        response = self.app.respond(self.path)
-        etag = response.headers.get("ETag")
-        if etag is not None and self.headers.get("If-None-Match") == etag:
-            self.send_response(HTTPStatus.NOT_MODIFIED)
-            self.send_header("ETag", etag)
-            self.end_headers()
-            return
-        body = response.body
-        accepts_gzip = "gzip" in (self.headers.get("Accept-Encoding") or "")
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        if response.gzipped is not None:
-            self.send_header("Vary", "Accept-Encoding")
-            if accepts_gzip:
-                body = response.gzipped
-                self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if send_body:
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.info("%s %s", self.address_string(), format % args)
+# -- HTTP ------------------------------------------------------------------------------------------
 
 
-class ViewerHTTPServer(ThreadingHTTPServer):
-    """One thread per request; a browser that goes away mid-answer is not an error."""
+def _accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether ``Accept-Encoding`` allows gzip: named, or covered by ``*``, with a q above 0."""
+    weights: dict[str, float] = {}
+    for item in (accept_encoding or "").split(","):
+        coding, *parameters = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if coding:
+            weights[coding.lower()] = weight
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
-    daemon_threads = True
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):  # broken pipe, reset by peer
-            logger.debug("client %s went away", client_address)
-            return
-        logger.exception("error serving %s", client_address)
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """``If-None-Match``'s weak comparison: ``*``, or a listed tag equal to ``etag`` but for W/."""
+    if if_none_match is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
 
 
-def make_server(
-    app: ViewerApp, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
-) -> ViewerHTTPServer:
-    """A bound, not yet serving, server for ``app``; port 0 picks a free port."""
-    handler = type("BoundViewerRequestHandler", (ViewerRequestHandler,), {"app": app})
-    return ViewerHTTPServer((host, port), handler)
+def _http_response(request: Request, response: Response) -> HTTPResponse:
+    """``response`` as this client gets it: 304 when it holds the ETag, gzipped if it takes gzip.
+
+    The body is kept for HEAD too: uvicorn sends only the headers, whose Content-Length then
+    matches a GET's.
+    """
+    headers = {**SECURITY_HEADERS, **response.headers}
+    if response.gzipped is not None:
+        headers["Vary"] = "Accept-Encoding"
+    etag = response.headers.get("ETag")
+    if etag is not None and _etag_matches(request.headers.get("If-None-Match"), etag):
+        return HTTPResponse(status_code=HTTPStatus.NOT_MODIFIED, headers=headers)
+    body = response.body
+    if response.gzipped is not None and _accepts_gzip(request.headers.get("Accept-Encoding")):
+        body = response.gzipped
+        headers["Content-Encoding"] = "gzip"
+    return HTTPResponse(body, response.status, headers=headers, media_type=response.content_type)
+
+
+def create_asgi_app(viewer: ViewerApp) -> Starlette:
+    """Starlette routes onto ``viewer``'s answers, its error pages for unknown paths and methods.
+
+    The endpoints are sync on purpose: the warehouse and preview calls block, and Starlette runs
+    sync endpoints in its threadpool, so requests stay concurrent.
+    """
+
+    def route(path: str, answer: Callable[..., Response]) -> Route:
+        def endpoint(request: Request) -> HTTPResponse:
+            response = viewer.answer(lambda: answer(**request.path_params), path=request.url.path)
+            return _http_response(request, response)
+
+        return Route(path, endpoint, methods=["GET", "HEAD"], name=answer.__name__)
+
+    async def refused(request: Request, exc: Exception) -> HTTPResponse:
+        """A path no route matches (404) or a method other than GET and HEAD (405, with Allow)."""
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == HTTPStatus.NOT_FOUND:
+            page = viewer.not_found()
+        else:
+            page = viewer.error(exc.status_code, exc.detail, "The viewer cannot answer this.")
+        page.headers.update(exc.headers or {})
+        return _http_response(request, page)
+
+    async def failed(request: Request, exc: Exception) -> HTTPResponse:
+        """The last resort, for a failure outside `ViewerApp.answer` (uvicorn logs its traceback);
+        built without `_http_response`, which may be what failed."""
+        page = viewer.error(500, "Internal error", "The viewer failed; see its log.")
+        headers = {**SECURITY_HEADERS, **page.headers}
+        return HTTPResponse(page.body, page.status, headers=headers, media_type=page.content_type)
+
+    app = Starlette(
+        routes=[
+            route("/", viewer.index),
+            route("/healthz", viewer.health),
+            route(pages.STATIC_PREFIX + "{name}", viewer.static_file),
+            route("/datasets/{dataset_id}", viewer.dataset_page),
+            route("/datasets/{dataset_id}/data.json", viewer.dataset_json),
+            route("/datasets/{dataset_id}/preview.png", viewer.dataset_preview),
+        ],
+        exception_handlers={HTTPException: refused, Exception: failed},
+    )
+    app.router.redirect_slashes = False  # a URL is answered as written: /healthz/ is a 404
+    return app
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host`` (a name, IPv4 or IPv6) and ``port``, already listening."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    return socket.create_server((host, port), family=family, backlog=2048)
+
+
+def _quiet_uvicorn() -> None:
+    """Keep uvicorn's lifecycle lines (server process started, shutting down) out of the log,
+    which gets one access line per request (``uvicorn.access``, INFO); a level set stands."""
+    lifecycle = logging.getLogger("uvicorn.error")
+    if lifecycle.level == logging.NOTSET:
+        lifecycle.setLevel(logging.WARNING)
+
+
+class ViewerServer:
+    """``app`` under uvicorn, on a socket bound at construction: port 0 picks a free port, and
+    `address` is known before serving starts. Serves in the foreground (`run`) or a thread
+    (`start` / `stop`, or as a context manager)."""
+
+    def __init__(
+        self, app: ViewerApp, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+    ) -> None:
+        self.app = app
+        self.socket = _listening_socket(host, port)
+        _quiet_uvicorn()
+        config = uvicorn.Config(
+            create_asgi_app(app),
+            host=self.address[0],
+            port=self.address[1],
+            interface="asgi3",
+            lifespan="off",  # no startup or shutdown hooks to run
+            ws="none",
+            log_config=None,  # the process's logging configuration applies
+            server_header=False,
+            headers=[("Server", SERVER_NAME)],
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.socket.getsockname()[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+    def run(self) -> None:
+        """Serve until stopped; in the main thread Ctrl-C and SIGTERM stop it gracefully, then
+        act as they would have (KeyboardInterrupt, termination)."""
+        self._server.run(sockets=[self.socket])
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Serve in a background thread; returns once uvicorn accepts connections."""
+        self._thread = threading.Thread(target=self.run, name="viewer-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the viewer server on {self.url} did not start")
+            time.sleep(0.01)
+
+    def stop(self, timeout: float = 2 * GRACEFUL_SHUTDOWN_SECONDS) -> None:
+        """Stop serving, after the requests in progress (for at most the graceful shutdown time),
+        and release the port."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.socket.close()
+
+    def __enter__(self) -> ViewerServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def serve(
@@ -348,13 +497,12 @@ def serve(
 ) -> None:
     """Serve until interrupted (Ctrl-C)."""
     app = ViewerApp(warehouse, high_risk_threshold=high_risk_threshold)
-    server = make_server(app, host=host, port=port)
+    server = ViewerServer(app, host=host, port=port)
     threading.Thread(target=app.warm, args=(WARM_DATASETS,), daemon=True).start()
-    bound_host, bound_port = server.server_address[:2]
-    echo(f"Serving the fraud datasets on http://{bound_host}:{bound_port}/ (Ctrl-C stops)")
+    echo(f"Serving the fraud datasets on {server.url} (Ctrl-C stops)")
     try:
-        server.serve_forever()
+        server.run()
     except KeyboardInterrupt:
         echo("stopped")
     finally:
-        server.server_close()
+        server.stop()
