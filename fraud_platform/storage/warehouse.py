@@ -151,6 +151,27 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
         "delivered_at": "timestamptz",
         "reasons": "text",
     },
+    # Who may decide on alerts: a token is shown once and stored only as its SHA-256.
+    "analysts": {
+        "name": "text PRIMARY KEY",
+        "token_hash": "text NOT NULL UNIQUE",
+        "created_at": "timestamptz NOT NULL DEFAULT now()",
+        "revoked_at": "timestamptz",
+    },
+    # Analysts' decisions on alerts, never updated: a new decision supersedes the one before.
+    # ``risk_score`` is the alert's score when decided (a dismissal holds until the score rises).
+    "alert_decisions": {
+        "decision_id": "uuid PRIMARY KEY",
+        "alert_id": "uuid NOT NULL",
+        PARTITION_COLUMN: "date NOT NULL",
+        "account": "text NOT NULL",
+        "decision": "text NOT NULL",
+        "category": "text",
+        "note": "text",
+        "analyst": "text NOT NULL",
+        "risk_score": "double precision",
+        "decided_at": "timestamptz NOT NULL DEFAULT clock_timestamp()",
+    },
 }
 
 #: Tables stored as one LIST partition per ``partition_date`` (``{table}_YYYYMMDD``), without
@@ -158,8 +179,9 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
 PARTITIONED_TABLES = ("dataset_nodes", "dataset_edges")
 
 #: Columns indexed wherever a table that is not day-partitioned has them (unless already unique):
-#: days are what the IO manager deletes and selects (in practice: rejected_transactions, alerts).
-INDEXED_COLUMNS = (PARTITION_COLUMN, "account", "dataset_id")
+#: days are what the IO manager deletes and selects (rejected_transactions, alerts); decisions are
+#: read by alert.
+INDEXED_COLUMNS = (PARTITION_COLUMN, "account", "dataset_id", "alert_id")
 
 #: Where each member of a `FraudDataset` is stored; replacing a day of ``datasets`` replaces that
 #: day of the other two (`replaced_together`).

@@ -1,0 +1,109 @@
+"""Analysts' decisions on alerts, as rules: what a decision may say, who may make it, which holds.
+
+A decision is one of `DECISIONS`; a dismissal names what the account legitimately is (a
+`category`, e.g. "payment processor"), so that it can silence that account's repeat alerts and
+become a label the next model learns from. Decisions are never edited: a new one supersedes the
+one before (`current_decisions`), and the history stays.
+
+Analysts prove who they are with a token made by ``fraud-platform analysts add``: 32 random
+bytes, shown once and stored only as its SHA-256. A slow password hash is not needed for a
+token with 256 bits of entropy, and a plain digest lets the lookup be an index probe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+DECISIONS = ("confirmed", "dismissed", "escalated")
+#: Offered in the case page's form; any other short text is accepted too.
+DISMISS_CATEGORIES = (
+    "payment processor",
+    "marketplace",
+    "payroll",
+    "wholesale",
+    "landlord",
+    "exchange",
+    "bill split",
+    "one-off payment",
+    "other",
+)
+MAX_NOTE_CHARS = 10_000
+MAX_CATEGORY_CHARS = 80
+_ANALYST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_TOKEN_PREFIX = "fpa_"
+
+
+class DecisionError(ValueError):
+    """A decision that cannot be stored; ``field`` names the part of the request at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A validated decision, before it is stored against an alert."""
+
+    decision: str
+    category: str | None
+    note: str
+
+
+def parse_decision(body: Any) -> Decision:
+    """A `Decision` from a request body (JSON object or form fields), or `DecisionError`."""
+    if not isinstance(body, Mapping):
+        raise DecisionError("body", "must be a JSON object")
+    decision = body.get("decision")
+    if decision not in DECISIONS:
+        raise DecisionError("decision", f"must be one of {', '.join(DECISIONS)}")
+    category = body.get("category")
+    if category is not None and not isinstance(category, str):
+        raise DecisionError("category", "must be text")
+    category = (category or "").strip() or None
+    if category is not None and len(category) > MAX_CATEGORY_CHARS:
+        raise DecisionError("category", f"must be at most {MAX_CATEGORY_CHARS} characters")
+    if decision == "dismissed" and category is None:
+        raise DecisionError("category", "a dismissal needs a category (what the account is)")
+    note = body.get("note", "")
+    if note is None:
+        note = ""
+    if not isinstance(note, str):
+        raise DecisionError("note", "must be text")
+    if len(note) > MAX_NOTE_CHARS:
+        raise DecisionError("note", f"must be at most {MAX_NOTE_CHARS:,} characters")
+    return Decision(decision=decision, category=category, note=note)
+
+
+def check_analyst_name(name: str) -> str:
+    """``name`` if it is a valid analyst name (letters, digits, ``._@-``; 64 at most)."""
+    if not _ANALYST_NAME.match(name or ""):
+        raise ValueError(
+            f"invalid analyst name {name!r}: use letters, digits and . _ @ - (at most 64)"
+        )
+    return name
+
+
+def new_token() -> str:
+    """A fresh analyst token (shown once; only `token_digest` of it is stored)."""
+    return _TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def current_decisions(history: pd.DataFrame) -> pd.DataFrame:
+    """The latest decision per alert (by ``decided_at``, then ``decision_id``) of ``history``."""
+    if history.empty:
+        return history
+    ordered = history.sort_values(["decided_at", "decision_id"], kind="stable")
+    return ordered.drop_duplicates("alert_id", keep="last").reset_index(drop=True)

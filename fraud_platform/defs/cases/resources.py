@@ -1,0 +1,228 @@
+"""The analysts and their decisions in the warehouse (``analysts``, ``alert_decisions``).
+
+Plain functions over a psycopg connection, as the alerts area's are: the viewer, the API, the
+CLI and the ``analyst_decisions`` asset share them. Identifiers go through ``psycopg.sql`` and
+values as parameters. A decision is stored by one ``INSERT ... SELECT`` that joins the alert and
+an active analyst, so an unknown alert or an analyst revoked a moment ago stores nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from fraud_platform.defs.alerts.resources import ALERTS_TABLE, ensure_alerts_table
+from fraud_platform.defs.cases.logic import (
+    Decision,
+    check_analyst_name,
+    new_token,
+    token_digest,
+)
+
+ANALYSTS_TABLE = "analysts"
+DECISIONS_TABLE = "alert_decisions"
+DECISION_COLUMNS = (
+    "decision_id",
+    "alert_id",
+    "partition_date",
+    "account",
+    "decision",
+    "category",
+    "note",
+    "analyst",
+    "risk_score",
+    "decided_at",
+)
+#: A day's alerts as the queue and the API list them (the current decision, if any, joined).
+ALERT_COLUMNS = (
+    "alert_id",
+    "partition_date",
+    "account",
+    "risk_score",
+    "cluster",
+    "reasons",
+    "url",
+    "decision",
+    "category",
+    "analyst",
+    "decided_at",
+)
+
+
+class AnalystError(ValueError):
+    """An analyst cannot be added or revoked as asked (the message says why)."""
+
+
+def ensure_case_tables(connection: psycopg.Connection, schema: str) -> None:
+    """The warehouse tables, the analysts' and decisions' included."""
+    ensure_alerts_table(connection, schema)
+
+
+def _table(schema: str, name: str) -> sql.Identifier:
+    return sql.Identifier(schema, name)
+
+
+# -- analysts -------------------------------------------------------------------------------------
+
+
+def add_analyst(connection: psycopg.Connection, schema: str, name: str) -> str:
+    """Create analyst ``name`` (or give a revoked one a new token); returns the token, once."""
+    check_analyst_name(name)
+    ensure_case_tables(connection, schema)
+    token = new_token()
+    row = connection.execute(
+        sql.SQL(
+            "INSERT INTO {t} (name, token_hash) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
+            "SET token_hash = EXCLUDED.token_hash, created_at = now(), revoked_at = NULL "
+            "WHERE {t}.revoked_at IS NOT NULL RETURNING name"
+        ).format(t=_table(schema, ANALYSTS_TABLE)),
+        [name, token_digest(token)],
+    ).fetchone()
+    if row is None:
+        raise AnalystError(f"analyst {name!r} already exists (revoke them first for a new token)")
+    return token
+
+
+def revoke_analyst(connection: psycopg.Connection, schema: str, name: str) -> None:
+    """Revoke ``name``'s token at once; their past decisions stay, signed with their name."""
+    ensure_case_tables(connection, schema)
+    changed = connection.execute(
+        sql.SQL("UPDATE {} SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL").format(
+            _table(schema, ANALYSTS_TABLE)
+        ),
+        [name],
+    ).rowcount
+    if changed == 0:
+        raise AnalystError(f"no active analyst named {name!r}")
+
+
+def list_analysts(connection: psycopg.Connection, schema: str) -> pd.DataFrame:
+    ensure_case_tables(connection, schema)
+    rows = connection.execute(
+        sql.SQL("SELECT name, created_at, revoked_at FROM {} ORDER BY name").format(
+            _table(schema, ANALYSTS_TABLE)
+        )
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["name", "created_at", "revoked_at"])
+
+
+def analyst_for_token(connection: psycopg.Connection, schema: str, token: str) -> str | None:
+    """The active analyst holding ``token``, or None (unknown, revoked, or empty)."""
+    if not token:
+        return None
+    row = connection.execute(
+        sql.SQL("SELECT name FROM {} WHERE token_hash = %s AND revoked_at IS NULL").format(
+            _table(schema, ANALYSTS_TABLE)
+        ),
+        [token_digest(token)],
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+# -- alerts and decisions -------------------------------------------------------------------------
+
+
+def _alert_uuid(alert_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(alert_id))
+    except ValueError:
+        return None
+
+
+def record_decision(
+    connection: psycopg.Connection,
+    schema: str,
+    alert_id: str,
+    decision: Decision,
+    analyst: str,
+) -> dict[str, Any] | None:
+    """Store ``decision`` on the alert, signed by ``analyst``; the stored row, or None when the
+    alert does not exist or the analyst is not active (nothing is stored then)."""
+    key = _alert_uuid(alert_id)
+    if key is None:
+        return None
+    ensure_case_tables(connection, schema)
+    query = sql.SQL(
+        "INSERT INTO {decisions} (decision_id, alert_id, partition_date, account, decision, "
+        "category, note, analyst, risk_score) "
+        "SELECT %s, a.alert_id, a.partition_date, a.account, %s, %s, %s, n.name, a.risk_score "
+        "FROM {alerts} AS a JOIN {analysts} AS n ON n.name = %s AND n.revoked_at IS NULL "
+        "WHERE a.alert_id = %s RETURNING decision_id::text, alert_id::text, "
+        "partition_date::text, account, decision, category, note, analyst, risk_score, decided_at"
+    ).format(
+        decisions=_table(schema, DECISIONS_TABLE),
+        alerts=_table(schema, ALERTS_TABLE),
+        analysts=_table(schema, ANALYSTS_TABLE),
+    )
+    with connection.cursor(row_factory=dict_row) as cursor:
+        row = cursor.execute(
+            query,
+            [uuid.uuid4(), decision.decision, decision.category, decision.note, analyst, key],
+        ).fetchone()
+    return None if row is None else dict(row)
+
+
+def find_alert(connection: psycopg.Connection, schema: str, alert_id: str) -> dict[str, Any] | None:
+    """One alert with its current decision (`ALERT_COLUMNS`), or None."""
+    key = _alert_uuid(alert_id)
+    if key is None:
+        return None
+    frame = _alerts(connection, schema, sql.SQL("a.alert_id = %s"), [key])
+    return None if frame.empty else frame.iloc[0].to_dict()
+
+
+def alerts_of_day(connection: psycopg.Connection, schema: str, day: str) -> pd.DataFrame:
+    """A day's alerts, highest risk first, each with its current decision (`ALERT_COLUMNS`)."""
+    return _alerts(connection, schema, sql.SQL("a.partition_date = %s"), [date.fromisoformat(day)])
+
+
+def _alerts(
+    connection: psycopg.Connection, schema: str, where: sql.Composable, params: list[Any]
+) -> pd.DataFrame:
+    ensure_case_tables(connection, schema)
+    query = sql.SQL(
+        "SELECT a.alert_id::text, a.partition_date::text, a.account, a.risk_score, a.cluster, "
+        "a.reasons, a.url, d.decision, d.category, d.analyst, d.decided_at "
+        "FROM {alerts} AS a LEFT JOIN LATERAL (SELECT decision, category, analyst, decided_at "
+        "FROM {decisions} AS x WHERE x.alert_id = a.alert_id "
+        "ORDER BY x.decided_at DESC, x.decision_id DESC LIMIT 1) AS d ON true "
+        "WHERE {where} ORDER BY a.partition_date DESC, a.risk_score DESC, a.account"
+    ).format(
+        alerts=_table(schema, ALERTS_TABLE),
+        decisions=_table(schema, DECISIONS_TABLE),
+        where=where,
+    )
+    return pd.DataFrame(connection.execute(query, params).fetchall(), columns=list(ALERT_COLUMNS))
+
+
+def decision_history(
+    connection: psycopg.Connection,
+    schema: str,
+    *,
+    alert_id: str | None = None,
+    account: str | None = None,
+) -> pd.DataFrame:
+    """Every decision on an alert or on an account, oldest first (`DECISION_COLUMNS`)."""
+    ensure_case_tables(connection, schema)
+    if alert_id is not None:
+        key = _alert_uuid(alert_id)
+        if key is None:
+            return pd.DataFrame(columns=list(DECISION_COLUMNS))
+        where, params = sql.SQL("alert_id = %s"), [key]
+    elif account is not None:
+        where, params = sql.SQL("account = %s"), [account]
+    else:
+        where, params = sql.SQL("true"), []
+    query = sql.SQL(
+        "SELECT decision_id::text, alert_id::text, partition_date::text, account, decision, "
+        "category, note, analyst, risk_score, decided_at FROM {} WHERE {} "
+        "ORDER BY decided_at, decision_id"
+    ).format(_table(schema, DECISIONS_TABLE), where)
+    rows = connection.execute(query, params).fetchall()
+    return pd.DataFrame(rows, columns=list(DECISION_COLUMNS))
