@@ -199,6 +199,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analysts(args: argparse.Namespace) -> int:
+    from fraud_platform.defs.cases.resources import (
+        AnalystError,
+        add_analyst,
+        list_analysts,
+        revoke_analyst,
+    )
+    from fraud_platform.deployment import build_warehouse
+
+    warehouse = build_warehouse(Settings.from_env(), for_dagster=False)
+    schema = warehouse.schema_name
+    try:
+        with warehouse.connect() as connection:
+            if args.action == "add":
+                token = add_analyst(connection, schema, args.name)
+            elif args.action == "revoke":
+                revoke_analyst(connection, schema, args.name)
+            else:
+                analysts = list_analysts(connection, schema)
+    except (AnalystError, ValueError) as error:
+        raise SystemExit(f"error: {error}") from None
+    if args.action == "add":
+        print(f"analyst {args.name} added; their token (shown only this once, keep it secret):")
+        print(token)
+    elif args.action == "revoke":
+        print(f"analyst {args.name} revoked: their token no longer works")
+    else:
+        for row in analysts.itertuples(index=False):
+            state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+            print(f"{row.name}  since {row.created_at:%Y-%m-%d %H:%M}  {state}")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from fraud_platform.storage.embedded_postgres import embedded_database_url, stop_embedded
 
@@ -292,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     viewer.add_argument("--port", type=int, default=8765, help="port to listen on")
     viewer.set_defaults(func=cmd_serve)
 
+    analysts = sub.add_parser(
+        "analysts", help="who may decide on alerts: add (prints a token once), revoke, list"
+    )
+    analysts.add_argument("action", choices=["add", "revoke", "list"])
+    analysts.add_argument("name", nargs="?", default=None, help="the analyst's name")
+    analysts.set_defaults(func=cmd_analysts)
+
     db = sub.add_parser("db", help="the embedded PostgreSQL used when FRAUD_DATABASE_URL is unset")
     db.add_argument("action", choices=["url", "stop"])
     db.set_defaults(func=cmd_db)
@@ -299,7 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "analysts" and args.action != "list" and not args.name:
+        parser.error(f"analysts {args.action} needs a NAME")
     return int(args.func(args))
 
 

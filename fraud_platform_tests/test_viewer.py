@@ -28,6 +28,7 @@ from dagster import materialize
 from dagster_cli import dagster_command
 from PIL import Image
 from psycopg import sql
+from viewer_server import Viewer
 
 from fraud_platform.definitions import daily_assets
 from fraud_platform.defs.datasets.logic import build_fraud_dataset, dataset_id_for
@@ -152,35 +153,6 @@ def publish(
         for member, frame in dataset.members().items():
             copy_frame(connection, warehouse.schema_name, FRAUD_DATASET_TABLES[member], frame)
     return str(dataset.summary["dataset_id"].iloc[0])
-
-
-class Viewer:
-    """A viewer server on a free loopback port, serving in a thread."""
-
-    def __init__(self, warehouse: PostgresWarehouse, threshold: float = 0.8) -> None:
-        self.app = ViewerApp(warehouse, high_risk_threshold=threshold)
-        self.server = ViewerServer(self.app, host="127.0.0.1", port=0)
-        self.server.start()
-        self.base = self.server.url.removesuffix("/")
-        assert self.base == f"http://127.0.0.1:{self.server.address[1]}"
-
-    def get(self, path: str, **kwargs: object) -> requests.Response:
-        return requests.get(self.base + path, timeout=60, **kwargs)
-
-    def raw(
-        self, method: str, path: str, headers: dict[str, str]
-    ) -> tuple[requests.Response, bytes]:
-        """The answer and its body as sent: only ``headers`` go (no default Accept-Encoding),
-        and the body is not decoded."""
-        with requests.Session() as session:
-            session.headers.clear()
-            response = session.request(
-                method, self.base + path, headers=headers, stream=True, timeout=60
-            )
-            return response, response.raw.read(decode_content=False)
-
-    def close(self) -> None:
-        self.server.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ Routes (GET and HEAD): ``/`` (index), ``/datasets/{id}`` (the page), ``/datasets
 (what the page draws), ``/datasets/{id}/preview.png``, ``/static/{name}`` (the page's script and
 style, and plotly.js from the installed ``plotly`` package) and ``/healthz``. Unknown paths and
 ids get a 404 page (JSON for ``data.json``), an unreachable warehouse a 503 page and any other
-failure a 500 page, never a traceback.
+failure a 500 page, never a traceback. The alerts API (``/api/...``) is in
+`fraud_platform.viewer.api`.
 
 `ViewerApp` answers each route with a `Response` and keeps a prepared dataset (its selection,
 JSON and preview) in a small LRU cache keyed by id and ``created_at``, so a re-run day is
@@ -44,6 +45,7 @@ from starlette.routing import Route
 
 from fraud_platform.storage.warehouse import PostgresWarehouse, WarehouseError
 from fraud_platform.viewer import data, pages
+from fraud_platform.viewer.api import API_PREFIX, api_routes, json_response
 from fraud_platform.viewer.preview import render_preview
 from fraud_platform.viewer.view import (
     VIEW_CAP,
@@ -372,6 +374,9 @@ def create_asgi_app(viewer: ViewerApp) -> Starlette:
     async def refused(request: Request, exc: Exception) -> HTTPResponse:
         """A path no route matches (404) or a method other than GET and HEAD (405, with Allow)."""
         assert isinstance(exc, HTTPException)
+        if request.url.path.startswith(API_PREFIX):
+            message = "no such API route" if exc.status_code == 404 else str(exc.detail)
+            return json_response(exc.status_code, {"error": message}, dict(exc.headers or {}))
         if exc.status_code == HTTPStatus.NOT_FOUND:
             page = viewer.not_found()
         else:
@@ -394,6 +399,7 @@ def create_asgi_app(viewer: ViewerApp) -> Starlette:
             route("/datasets/{dataset_id}", viewer.dataset_page),
             route("/datasets/{dataset_id}/data.json", viewer.dataset_json),
             route("/datasets/{dataset_id}/preview.png", viewer.dataset_preview),
+            *api_routes(viewer),
         ],
         exception_handlers={HTTPException: refused, Exception: failed},
     )
