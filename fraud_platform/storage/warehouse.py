@@ -150,6 +150,8 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
         "created_at": "timestamptz NOT NULL DEFAULT now()",
         "delivered_at": "timestamptz",
         "reasons": "text",
+        # The kind of evidence behind the score (its top reason's family, e.g. "relay").
+        "pattern": "text",
     },
     # Who may decide on alerts: a token is shown once and stored only as its SHA-256.
     "analysts": {
