@@ -81,6 +81,7 @@ DATASET_NODE_COLUMNS = (
     "in_amount",  # money received that day (float64; NaN where not known)
     "out_amount",
     "reasons",  # why the account is at risk: its top reasons, "; "-separated ("" when none)
+    "pattern",  # the kind of evidence of the first reason, e.g. "relay" ("" when none)
 )
 
 DATASET_EDGE_COLUMNS = (

@@ -416,8 +416,21 @@ def test_every_day_between_two_ticks_gets_one_message_and_only_once(
             for a in top
         ],
     }
-    # Every alerted account says why it is high risk.
+    # Every alerted account says why it is high risk, and what kind of evidence that is.
     assert all(scores[a][2] for a in top)
+    with psycopg.connect(str(settings.database_url)) as connection:
+        kinds = connection.execute(
+            sql.SQL(
+                "SELECT a.pattern, n.pattern FROM {} AS a JOIN {} AS n ON n.partition_date = "
+                "a.partition_date AND n.account = a.account WHERE a.partition_date = %s"
+            ).format(
+                sql.Identifier(settings.database_schema, "alerts"),
+                sql.Identifier(settings.database_schema, "dataset_nodes"),
+            ),
+            [DAY3],
+        ).fetchall()
+    assert len(kinds) == len(scores)
+    assert all(alerted and alerted == stored for alerted, stored in kinds), kinds
     assert day3["text"] == headline(DAY3, len(scores)) + "Top 2 by risk:\n" + "\n".join(
         f"{rank}. {a}  risk {scores[a][0]:.3f}  cluster {scores[a][1]}  why: {scores[a][2]}"
         for rank, a in enumerate(top, start=1)

@@ -24,9 +24,11 @@ from fraud_platform.defs.model.logic import (
     RiskModel,
     average_precision,
     describe,
+    explain,
     graph_features,
     history_features,
     neighbour_history_features,
+    pattern_of,
     top_reasons,
     train_model,
 )
@@ -156,10 +158,22 @@ def test_the_model_learns_and_says_why():
         "neighbour_novel_relay_max",
         "flow_balance",
     }
-    reasons = top_reasons(model, frame, risk)
+    reasons, patterns = explain(model, frame, risk)
+    assert np.array_equal(reasons, top_reasons(model, frame, risk))
     flagged = np.flatnonzero(risk >= 0.5)
     assert len(flagged) and all("passed on" in reasons[i] for i in flagged)
-    assert (reasons[risk < 0.2] == "").all()
+    assert (reasons[risk < 0.2] == "").all() and (patterns[risk < 0.2] == "").all()
+    # The first reason is one of the two deciding features: its kind is the pattern.
+    assert set(patterns[flagged]) <= {"relay", "neighbourhood"}
+
+
+def test_every_model_feature_names_a_kind_of_evidence():
+    kinds = {feature: pattern_of(feature) for feature in MODEL_FEATURES}
+    assert "other" not in kinds.values(), [f for f, k in kinds.items() if k == "other"]
+    assert kinds["relay_share_1h"] == "relay" and kinds["relay_habit"] == "change in behaviour"
+    assert kinds["fan_out_1h"] == "fan-out" and kinds["cycle_min_length"] == "cycle"
+    assert kinds["scatter_gather_middle"] == "scatter-gather"
+    assert pattern_of("no_such_feature") == "other"
 
 
 def test_a_model_round_trips_and_refuses_tampered_trees():
@@ -274,7 +288,8 @@ def test_risk_model_asset_trains_a_version_that_the_next_day_uses(
     scores = after.output_for_node("account_scores")
     assert scores["risk_score"].between(0, 1).all()
     at_risk = scores[scores["risk_score"] >= 0.2]
-    assert (at_risk["reasons"] != "").all()
+    assert (at_risk["reasons"] != "").all() and (at_risk["pattern"] != "").all()
+    assert (scores.loc[scores["risk_score"] < 0.2, "pattern"] == "").all()
 
 
 def test_a_first_day_has_no_history_rather_than_only_new_accounts():

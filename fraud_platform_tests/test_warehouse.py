@@ -113,6 +113,7 @@ def fraud_dataset(day: str, accounts: list[str], dataset_id: str | None = None) 
                 "reasons": pd.Series(
                     ["passed on 95% of the money it received"] + [""] * (n - 1), dtype="str"
                 ),
+                "pattern": pd.Series(["relay"] + [""] * (n - 1), dtype="str"),
             }
         ),
         edges=pd.DataFrame(

@@ -119,6 +119,7 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
         "in_amount": "double precision",
         "out_amount": "double precision",
         "reasons": "text",
+        "pattern": "text",
     },
     "dataset_edges": {
         "dataset_id": "uuid NOT NULL",

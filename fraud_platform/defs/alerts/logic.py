@@ -49,6 +49,7 @@ ALERT_COLUMNS = (
     "cluster",
     "url",
     "reasons",
+    "pattern",
 )
 #: Columns of a pending alert as read back for delivery: its day's dataset name, the day's
 #: high-risk count and the alerts recorded for the day (the difference was held back by the
@@ -76,8 +77,9 @@ def build_alerts(
     """One alert row per (day, account) with ``risk_score >= threshold``, highest risk first.
 
     ``high_risk`` holds ``partition_date, dataset_id, account, risk_score, cluster, url`` and
-    optionally ``reasons`` and ``node_count`` (the day's active accounts); the warehouse query
-    already filters by the threshold, filtering again keeps this function correct on its own.
+    optionally ``reasons``, ``pattern`` and ``node_count`` (the day's active accounts); the
+    warehouse query already filters by the threshold, filtering again keeps this function correct
+    on its own.
     With ``budget_share`` a day keeps only its `alert_budget` highest-risk accounts: a broken
     score must never become thousands of messages.
     """
@@ -90,11 +92,11 @@ def build_alerts(
         allowed = rows["node_count"].map(lambda n: alert_budget(int(n), budget_share))
         rank = rows.groupby(PARTITION_COLUMN, sort=False).cumcount()
         rows = rows[rank.to_numpy() < allowed.to_numpy()]
-    reasons = (
-        rows["reasons"].fillna("").astype("str").to_numpy()
-        if "reasons" in rows.columns
-        else np.full(len(rows), "", dtype=object)
-    )
+    def text(column: str) -> np.ndarray:
+        if column not in rows.columns:
+            return np.full(len(rows), "", dtype=object)
+        return rows[column].fillna("").astype("str").to_numpy()
+
     alerts = pd.DataFrame(
         {
             "alert_id": [
@@ -107,7 +109,8 @@ def build_alerts(
             "risk_score": rows["risk_score"].astype("float64").to_numpy(),
             "cluster": rows["cluster"].astype("Int64").to_numpy(),
             "url": rows["url"].to_numpy(),
-            "reasons": reasons,
+            "reasons": text("reasons"),
+            "pattern": text("pattern"),
         },
         columns=list(ALERT_COLUMNS),
     )

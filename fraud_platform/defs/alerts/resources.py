@@ -178,7 +178,7 @@ def read_high_risk(
     their reasons and the day's count of active accounts (for the alert budget)."""
     query = sql.SQL(
         "SELECT n.partition_date::text, n.dataset_id::text, n.account, n.risk_score, n.cluster, "
-        "d.url, n.reasons, d.node_count FROM {nodes} AS n "
+        "d.url, n.reasons, n.pattern, d.node_count FROM {nodes} AS n "
         "JOIN {datasets} AS d ON d.dataset_id = n.dataset_id "
         "WHERE n.partition_date = ANY(%s) AND n.risk_score >= %s"
     ).format(
@@ -196,6 +196,7 @@ def read_high_risk(
             "cluster",
             "url",
             "reasons",
+            "pattern",
             "node_count",
         ],
     )
@@ -223,6 +224,7 @@ def record_alerts(connection: psycopg.Connection, schema: str, alerts: pd.DataFr
             None if pd.isna(row.cluster) else int(row.cluster),
             None if pd.isna(row.url) else str(row.url),
             None if pd.isna(row.reasons) else str(row.reasons),
+            None if pd.isna(row.pattern) or not row.pattern else str(row.pattern),
         ]
         for row in alerts.itertuples(index=False)
     ]
@@ -240,7 +242,8 @@ def read_pending(connection: psycopg.Connection, schema: str) -> pd.DataFrame:
     """Undelivered alerts (`PENDING_COLUMNS`), with the current name of their day's dataset."""
     query = sql.SQL(
         "SELECT a.alert_id::text, a.partition_date::text, a.dataset_id::text, a.account, "
-        "a.risk_score, a.cluster, a.url, a.reasons, a.created_at, d.name, d.high_risk_count, "
+        "a.risk_score, a.cluster, a.url, a.reasons, a.pattern, a.created_at, d.name, "
+        "d.high_risk_count, "
         "(SELECT count(*) FROM {alerts} AS o WHERE o.partition_date = a.partition_date) "
         "FROM {alerts} AS a LEFT JOIN {datasets} AS d ON d.partition_date = a.partition_date "
         "WHERE a.delivered_at IS NULL ORDER BY a.partition_date, a.created_at"

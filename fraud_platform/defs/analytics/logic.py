@@ -35,8 +35,8 @@ from fraud_platform.defs.graph.logic import days_of
 from fraud_platform.defs.model.logic import (
     REASON_MIN_RISK,
     RiskModel,
+    explain,
     model_inputs,
-    top_reasons,
 )
 from fraud_platform.tables import PARTITION_COLUMN, TransactionGraph
 
@@ -245,6 +245,10 @@ def score_day(
     )
 
 
+#: The pattern of an account scored high because it is (or pays) a listed account.
+WATCHLIST_PATTERN = "watchlist"
+
+
 def with_model_score(
     scores: pd.DataFrame,
     nodes: pd.DataFrame,
@@ -264,7 +268,8 @@ def with_model_score(
     rules = scores["risk_score"].to_numpy(dtype=np.float64)
     scores = scores.assign(rules_score=rules)
     if model is None or features is None or history is None:
-        return scores.assign(reasons=rule_reasons(scores))
+        reasons, patterns = rule_reasons(scores)
+        return scores.assign(reasons=reasons, pattern=patterns)
     frame = model_inputs(
         nodes,
         edges,
@@ -279,26 +284,42 @@ def with_model_score(
         W_ASSOCIATION * scores["association_score"].to_numpy(dtype=np.float64),
         W_WATCHLIST * scores["watchlist_score"].to_numpy(dtype=np.float64),
     )
-    reasons = top_reasons(model, frame, risk)
+    reasons, patterns = explain(model, frame, risk)
     listed = scores["watchlist_score"].to_numpy() >= 1.0
     reasons[listed] = "on the watchlist"
-    return scores.assign(risk_score=np.clip(risk, 0.0, 1.0), reasons=reasons)
+    patterns[listed] = WATCHLIST_PATTERN
+    return scores.assign(risk_score=np.clip(risk, 0.0, 1.0), reasons=reasons, pattern=patterns)
 
 
-def rule_reasons(scores: pd.DataFrame) -> np.ndarray:
-    """The rules' strongest components (``mule_score 0.93; ...``) for accounts at some risk."""
+#: The kind of evidence each rules component is (the ``pattern`` of a rules-scored account).
+RULE_PATTERNS = {
+    "pass_through_score": "relay",
+    "mule_score": "relay",
+    "fan_score": "fan-out",
+    "structuring_score": "structuring",
+    "counterparty_score": "neighbourhood",
+    "cluster_score": "network position",
+    "association_score": WATCHLIST_PATTERN,
+    "watchlist_score": WATCHLIST_PATTERN,
+}
+
+
+def rule_reasons(scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The rules' strongest components (``mule_score 0.93; ...``) for accounts at some risk,
+    and the first one's kind (`RULE_PATTERNS`)."""
     reasons = np.full(len(scores), "", dtype=object)
+    patterns = np.full(len(scores), "", dtype=object)
     at_risk = np.flatnonzero(scores["risk_score"].to_numpy() >= REASON_MIN_RISK)
     if len(at_risk) == 0:
-        return reasons
+        return reasons, patterns
     names = [c for c in COMPONENT_COLUMNS if c not in ("centrality_score",)]
     values = scores.iloc[at_risk][names].to_numpy(dtype=np.float64)
     order = np.argsort(-values, axis=1)[:, :3]
     for i, row in enumerate(at_risk):
-        reasons[row] = "; ".join(
-            f"{names[j]} {values[i, j]:.2f}" for j in order[i] if values[i, j] > 0
-        )
-    return reasons
+        kept = [j for j in order[i] if values[i, j] > 0]
+        reasons[row] = "; ".join(f"{names[j]} {values[i, j]:.2f}" for j in kept)
+        patterns[row] = RULE_PATTERNS.get(names[kept[0]], "other") if kept else ""
+    return reasons, patterns
 
 
 def with_view_columns(

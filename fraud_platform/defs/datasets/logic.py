@@ -100,6 +100,9 @@ def encode_nodes(scores: pd.DataFrame, dataset_id: str) -> pd.DataFrame:
             "reasons": scores["reasons"].astype("str")
             if "reasons" in scores.columns
             else pd.Series("", index=scores.index, dtype="str"),
+            "pattern": scores["pattern"].astype("str")
+            if "pattern" in scores.columns
+            else pd.Series("", index=scores.index, dtype="str"),
         }
     )
     return nodes[list(DATASET_NODE_COLUMNS)]

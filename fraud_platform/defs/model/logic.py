@@ -442,29 +442,87 @@ def describe(feature: str, value: float) -> str:
     return template.format(value=value, pct=100 * value, ratio=ratio)
 
 
-def top_reasons(
-    model: RiskModel, frame: pd.DataFrame, risk: np.ndarray, *, top: int = TOP_REASONS
-) -> np.ndarray:
-    """``"reason; reason; reason"`` for each row at or above `REASON_MIN_RISK`, else ``""``.
+#: The kind of evidence a feature is, by name prefix (longest first wins): an alert's
+#: ``pattern`` is its top reason's, which the analysts' queue filters on.
+PATTERN_PREFIXES: dict[str, str] = {
+    "relay": "relay",
+    "relayed_out": "relay",
+    "flow_": "relay",
+    "out_before_in": "relay",
+    "chain_": "chain",
+    "split_pieces": "chain",
+    "cycle_": "cycle",
+    "scatter_gather": "scatter-gather",
+    "gather_scatter": "gather-scatter",
+    "fan_out": "fan-out",
+    "out_degree": "fan-out",
+    "sent_count": "fan-out",
+    "top_payee": "fan-out",
+    "fan_in": "fan-in",
+    "in_degree": "fan-in",
+    "received_count": "fan-in",
+    "top_payer": "fan-in",
+    "burst": "burst",
+    "structuring": "structuring",
+    "round_": "amounts",
+    "sent_amount": "amounts",
+    "received_amount": "amounts",
+    "median_sent": "amounts",
+    "in_amount": "amounts",
+    "out_amount": "amounts",
+    "net_flow": "amounts",
+    "reciprocal": "amounts",
+    "neighbour_": "neighbourhood",
+    "degree_vs_hub": "neighbourhood",
+    "cluster_": "network position",
+    "pagerank": "network position",
+    "history_days": "new or dormant account",
+    "days_": "new or dormant account",
+    "relay_days": "change in behaviour",
+    "relay_habit": "change in behaviour",
+    "in_vs_typical": "change in behaviour",
+    "out_vs_typical": "change in behaviour",
+    "counterparties_vs": "change in behaviour",
+    "known_counterparty": "change in behaviour",
+    "new_counterparties": "change in behaviour",
+}
 
-    The features with the largest positive contributions, largest first.
+
+def pattern_of(feature: str) -> str:
+    """The kind of evidence ``feature`` is (`PATTERN_PREFIXES`), else ``"other"``."""
+    best = max((p for p in PATTERN_PREFIXES if feature.startswith(p)), key=len, default=None)
+    return "other" if best is None else PATTERN_PREFIXES[best]
+
+
+def explain(
+    model: RiskModel, frame: pd.DataFrame, risk: np.ndarray, *, top: int = TOP_REASONS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reasons and pattern of each row at or above `REASON_MIN_RISK` (``""`` for the others).
+
+    Reasons are ``"reason; reason; reason"``: the features with the largest positive
+    contributions, largest first; the pattern is the first reason's kind (`pattern_of`).
     """
     reasons = np.full(len(frame), "", dtype=object)
+    patterns = np.full(len(frame), "", dtype=object)
     rows = np.flatnonzero(np.asarray(risk) >= REASON_MIN_RISK)
     if len(rows) == 0:
-        return reasons
+        return reasons, patterns
     subset = frame.iloc[rows]
     contributions = model.contributions(subset)
     values = model.matrix(subset)
     order = np.argsort(-contributions, axis=1)[:, :top]
     for i, row in enumerate(rows):
-        parts = [
-            describe(model.features[j], float(values[i, j]))
-            for j in order[i]
-            if contributions[i, j] > 0
-        ]
-        reasons[row] = "; ".join(parts)
-    return reasons
+        kept = [j for j in order[i] if contributions[i, j] > 0]
+        reasons[row] = "; ".join(describe(model.features[j], float(values[i, j])) for j in kept)
+        patterns[row] = pattern_of(model.features[kept[0]]) if kept else ""
+    return reasons, patterns
+
+
+def top_reasons(
+    model: RiskModel, frame: pd.DataFrame, risk: np.ndarray, *, top: int = TOP_REASONS
+) -> np.ndarray:
+    """The reasons of `explain`."""
+    return explain(model, frame, risk, top=top)[0]
 
 
 def reason_features(model: RiskModel, frame: pd.DataFrame, rows: Sequence[int]) -> list[list[str]]:
