@@ -55,7 +55,7 @@ def deployment_resources(settings: Settings | None = None) -> dict[str, Any]:
             url=settings.landing_url, max_file_bytes=settings.max_file_bytes
         ),
         "graph_engine": GraphEngineResource(engine=settings.graph_engine),
-        "watchlist": Watchlist(url=watchlist_url(settings.storage_url)),
+        "watchlist": Watchlist(url=watchlist_url(settings.storage_url), decisions=warehouse),
         "publishing": DatasetPublishing(
             viewer_base_url=settings.viewer_base_url,
             high_risk_threshold=settings.high_risk_threshold,

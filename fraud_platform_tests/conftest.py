@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import s3fs
+from dagster import DagsterInstance, instance_for_test
 from engine_params import ENGINES
 from http_receiver import Receiver, http_receiver
 from psycopg import sql
@@ -135,3 +136,10 @@ def dagster_database(database_url: str) -> Iterator[str]:
 def engine(request: pytest.FixtureRequest) -> GraphEngine:
     """Each graph engine of `engine_params.ENGINES` in turn."""
     return request.param
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    """A throwaway Dagster instance (its own temporary storage) for runs and sensor ticks."""
+    with instance_for_test() as dagster_instance:
+        yield dagster_instance

@@ -12,7 +12,6 @@ threshold), and every day must flag its mules and never the merchant.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from dagster import (
     DagsterInstance,
     asset,
     build_sensor_context,
-    instance_for_test,
     materialize,
 )
 from dagster._core.storage.tags import (
@@ -116,12 +114,6 @@ def settings(storage_dir: Path, database_url: str, warehouse_schema: str, monkey
         risk_score="rules",
         alert_budget_share=1.0,
     )
-
-
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with instance_for_test() as dagster_instance:
-        yield dagster_instance
 
 
 def run_days(settings: Settings, instance: DagsterInstance, first: str, last: str | None = None):

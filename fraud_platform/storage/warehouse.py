@@ -153,6 +153,8 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
         "reasons": "text",
         # The kind of evidence behind the score (its top reason's family, e.g. "relay").
         "pattern": "text",
+        # The analyst's dismissal that silences this repeat alert (it is recorded, not sent).
+        "suppressed_by": "uuid",
     },
     # Who may decide on alerts: a token is shown once and stored only as its SHA-256.
     "analysts": {

@@ -9,7 +9,9 @@ Environment (every channel optional; the Dagster log always gets the alerts):
 - ``FRAUD_ALERT_WEBHOOK_URL``: JSON POST target, sent with an ``Idempotency-Key`` header;
 - ``SLACK_BOT_TOKEN`` and ``FRAUD_ALERT_SLACK_CHANNEL``: post to Slack (both or neither);
   ``FRAUD_ALERT_SLACK_API_URL`` replaces ``https://slack.com/api/`` (a proxy, a test server);
-- ``FRAUD_ALERT_TOP_N``: accounts listed per day's message (default 10).
+- ``FRAUD_ALERT_TOP_N``: accounts listed per day's message (default 10);
+- ``FRAUD_DISMISS_MARGIN``: how much a dismissed account's score must rise over the dismissed
+  score before it alerts again (default 0.1).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from fraud_platform.defs.alerts.resources import (
     WebhookChannel,
 )
 from fraud_platform.defs.alerts.sensors import fraud_alert_sensor, run_failure_sensor
+from fraud_platform.defs.cases.logic import DEFAULT_DISMISS_MARGIN
 from fraud_platform.settings import Settings
 
 WEBHOOK_URL_ENV = "FRAUD_ALERT_WEBHOOK_URL"
@@ -34,6 +37,7 @@ SLACK_TOKEN_ENV = "SLACK_BOT_TOKEN"
 SLACK_CHANNEL_ENV = "FRAUD_ALERT_SLACK_CHANNEL"
 SLACK_API_URL_ENV = "FRAUD_ALERT_SLACK_API_URL"
 TOP_N_ENV = "FRAUD_ALERT_TOP_N"
+DISMISS_MARGIN_ENV = "FRAUD_DISMISS_MARGIN"
 
 alert_sensors: list[SensorDefinition] = [fraud_alert_sensor, run_failure_sensor]
 
@@ -54,6 +58,10 @@ def alert_resources(settings: Settings) -> dict[str, Any]:
         top_n = int(env.get(TOP_N_ENV) or DEFAULT_TOP_N)
     except ValueError:
         raise ValueError(f"{TOP_N_ENV} must be a whole number of accounts") from None
+    try:
+        dismiss_margin = float(env.get(DISMISS_MARGIN_ENV) or DEFAULT_DISMISS_MARGIN)
+    except ValueError:
+        raise ValueError(f"{DISMISS_MARGIN_ENV} must be a number (a risk score margin)") from None
     return {
         "alert_webhook": WebhookChannel(
             url=EnvVar(WEBHOOK_URL_ENV) if env.get(WEBHOOK_URL_ENV) else ""
@@ -63,7 +71,7 @@ def alert_resources(settings: Settings) -> dict[str, Any]:
             channel=channel,
             base_url=env.get(SLACK_API_URL_ENV) or DEFAULT_SLACK_API_URL,
         ),
-        "alert_options": AlertOptions(top_n=top_n),
+        "alert_options": AlertOptions(top_n=top_n, dismiss_margin=dismiss_margin),
     }
 
 

@@ -50,6 +50,7 @@ ALERT_COLUMNS = (
     "url",
     "reasons",
     "pattern",
+    "suppressed_by",
 )
 #: Columns of a pending alert as read back for delivery: its day's dataset name, the day's
 #: high-risk count and the alerts recorded for the day (the difference was held back by the
@@ -111,6 +112,9 @@ def build_alerts(
             "url": rows["url"].to_numpy(),
             "reasons": text("reasons"),
             "pattern": text("pattern"),
+            "suppressed_by": rows["suppressed_by"].to_numpy()
+            if "suppressed_by" in rows.columns
+            else np.full(len(rows), None, dtype=object),
         },
         columns=list(ALERT_COLUMNS),
     )

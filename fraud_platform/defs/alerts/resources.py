@@ -32,6 +32,7 @@ from fraud_platform.defs.alerts.logic import (
     url_origin,
     url_secrets,
 )
+from fraud_platform.defs.cases.logic import DEFAULT_DISMISS_MARGIN
 from fraud_platform.storage.warehouse import ensure_warehouse_schema
 from fraud_platform.tables import PARTITION_COLUMN
 
@@ -140,6 +141,12 @@ class AlertOptions(ConfigurableResource):
     max_messages_per_tick: int = Field(
         default=50, ge=1, description="Messages sent per sensor tick; the rest go on the next."
     )
+    dismiss_margin: float = Field(
+        default=DEFAULT_DISMISS_MARGIN,
+        ge=0.0,
+        description="A dismissed account alerts again once its score rises this much over the "
+        "dismissed score (FRAUD_DISMISS_MARGIN).",
+    )
 
 
 # -- the alerts table -----------------------------------------------------------------------------
@@ -225,6 +232,7 @@ def record_alerts(connection: psycopg.Connection, schema: str, alerts: pd.DataFr
             None if pd.isna(row.url) else str(row.url),
             None if pd.isna(row.reasons) else str(row.reasons),
             None if pd.isna(row.pattern) or not row.pattern else str(row.pattern),
+            None if pd.isna(row.suppressed_by) else str(row.suppressed_by),
         ]
         for row in alerts.itertuples(index=False)
     ]
@@ -242,11 +250,13 @@ def read_pending(connection: psycopg.Connection, schema: str) -> pd.DataFrame:
     """Undelivered alerts (`PENDING_COLUMNS`), with the current name of their day's dataset."""
     query = sql.SQL(
         "SELECT a.alert_id::text, a.partition_date::text, a.dataset_id::text, a.account, "
-        "a.risk_score, a.cluster, a.url, a.reasons, a.pattern, a.created_at, d.name, "
+        "a.risk_score, a.cluster, a.url, a.reasons, a.pattern, a.suppressed_by::text, "
+        "a.created_at, d.name, "
         "d.high_risk_count, "
         "(SELECT count(*) FROM {alerts} AS o WHERE o.partition_date = a.partition_date) "
         "FROM {alerts} AS a LEFT JOIN {datasets} AS d ON d.partition_date = a.partition_date "
-        "WHERE a.delivered_at IS NULL ORDER BY a.partition_date, a.created_at"
+        "WHERE a.delivered_at IS NULL AND a.suppressed_by IS NULL "
+        "ORDER BY a.partition_date, a.created_at"
     ).format(
         alerts=sql.Identifier(schema, ALERTS_TABLE), datasets=sql.Identifier(schema, "datasets")
     )

@@ -62,6 +62,8 @@ from fraud_platform.defs.alerts.resources import (
     read_pending,
     record_alerts,
 )
+from fraud_platform.defs.cases.logic import suppressing_dismissals
+from fraud_platform.defs.cases.resources import standing_dismissals
 from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.partitions import daily_partitions
 from fraud_platform.storage.warehouse import PostgresWarehouse, WarehouseError
@@ -225,11 +227,21 @@ def fraud_alert_sensor(
     channels: list[Channel] = [LogChannel(context.log), *_configured(alert_webhook, alert_slack)]
     with warehouse.connect() as connection:
         ensure_alerts_table(connection, schema)
-        recorded = 0
+        recorded = silenced = 0
         if days:
             high_risk = read_high_risk(connection, schema, days, threshold)
-            alerts = build_alerts(high_risk, threshold, publishing.alert_budget_share)
+            # Repeat alerts of accounts an analyst dismissed are recorded (the queue shows them)
+            # but not sent, and take no place in the day's budget.
+            by = suppressing_dismissals(
+                high_risk, standing_dismissals(connection, schema), alert_options.dismiss_margin
+            )
+            alerts = build_alerts(high_risk[by.isna()], threshold, publishing.alert_budget_share)
             recorded = record_alerts(connection, schema, alerts)
+            silenced = record_alerts(
+                connection,
+                schema,
+                build_alerts(high_risk[by.notna()].assign(suppressed_by=by), threshold),
+            )
         connection.commit()
         # Recorded: these events are never read again (reading them again would be harmless).
         if records:
@@ -255,7 +267,9 @@ def fraud_alert_sensor(
     context.update_cursor(cursor.to_json())
     shown = ", ".join(days) if len(days) <= 7 else f"{len(days)} days, {days[0]} to {days[-1]}"
     summary = (
-        f"{len(records)} materializations ({shown or 'no days'}): {recorded} new alerts;"
+        f"{len(records)} materializations ({shown or 'no days'}): {recorded} new alerts"
+        + (f" ({silenced} more silenced by analysts' dismissals)" if silenced else "")
+        + ";"
         f" {report.delivered} messages delivered, {report.waiting} waiting"
     )
     context.log.info(summary)

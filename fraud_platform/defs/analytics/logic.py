@@ -112,6 +112,17 @@ def read_watchlist(url: str) -> pd.DataFrame | None:
     return parse_watchlist(frame)
 
 
+def merge_watchlists(listed: pd.DataFrame | None, confirmed: pd.DataFrame) -> pd.DataFrame | None:
+    """The watchlist file's entries and analysts' confirmations (``account, since`` text), as
+    one `parse_watchlist` table; None when both are empty."""
+    if confirmed.empty:
+        return listed
+    extra = parse_watchlist(confirmed.loc[:, ["account", "since"]].astype("str"))
+    if listed is None or listed.empty:
+        return extra
+    return pd.concat([listed, extra], ignore_index=True)
+
+
 def listed_on(watchlist: pd.DataFrame | None, day: str) -> pd.Index:
     """The accounts listed on ``day``: no ``since``, or a ``since`` on or before the day."""
     if watchlist is None or watchlist.empty:
@@ -312,7 +323,7 @@ def rule_reasons(scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     at_risk = np.flatnonzero(scores["risk_score"].to_numpy() >= REASON_MIN_RISK)
     if len(at_risk) == 0:
         return reasons, patterns
-    names = [c for c in COMPONENT_COLUMNS if c not in ("centrality_score",)]
+    names = [c for c in COMPONENT_COLUMNS if c not in ("centrality_score", "risk_score")]
     values = scores.iloc[at_risk][names].to_numpy(dtype=np.float64)
     order = np.argsort(-values, axis=1)[:, :3]
     for i, row in enumerate(at_risk):

@@ -5,7 +5,9 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from fraud_platform.defs.analytics.engines import GraphEngine, select_engine
-from fraud_platform.defs.analytics.logic import read_watchlist
+from fraud_platform.defs.analytics.logic import merge_watchlists, read_watchlist
+from fraud_platform.defs.cases.resources import confirmed_accounts
+from fraud_platform.storage.warehouse import PostgresWarehouse
 
 
 class GraphEngineResource(ConfigurableResource):
@@ -23,15 +25,24 @@ class GraphEngineResource(ConfigurableResource):
 
 
 class Watchlist(ConfigurableResource):
-    """Known fraudulent accounts (CSV: ``account[, since]``) that seed guilt-by-association.
+    """Known fraudulent accounts that seed guilt-by-association: the CSV at ``url``
+    (``account[, since]``) and the accounts analysts confirmed (from the confirmed alert's day).
 
-    Optional: a missing file means no watchlist. Read on every run, so a listing added today
-    applies to the days computed from now on.
+    Both optional: a missing file and no decisions mean no watchlist. Read on every run, so a
+    listing or a confirmation made today applies to the days computed from now on.
     """
 
     url: str = Field(
         description="Where the watchlist CSV lives: {FRAUD_STORAGE_URL}/reference/watchlist.csv."
     )
+    decisions: PostgresWarehouse | None = Field(
+        default=None, description="The warehouse holding analysts' decisions (alert_decisions)."
+    )
 
     def read(self) -> pd.DataFrame | None:
-        return read_watchlist(self.url)
+        listed = read_watchlist(self.url)
+        if self.decisions is None:
+            return listed
+        with self.decisions.connect() as connection:
+            confirmed = confirmed_accounts(connection, self.decisions.schema_name)
+        return merge_watchlists(listed, confirmed)

@@ -19,7 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from fraud_platform.tables import PARTITION_COLUMN as PARTITION_DAY
 
 DECISIONS = ("confirmed", "dismissed", "escalated")
 #: Offered in the case page's form; any other short text is accepted too.
@@ -35,6 +38,9 @@ DISMISS_CATEGORIES = (
     "other",
 )
 MAX_NOTE_CHARS = 10_000
+#: A dismissed account alerts again only once its score rises this much over the dismissed one
+#: (FRAUD_DISMISS_MARGIN): its behaviour has changed.
+DEFAULT_DISMISS_MARGIN = 0.1
 MAX_CATEGORY_CHARS = 80
 _ANALYST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _TOKEN_PREFIX = "fpa_"
@@ -107,3 +113,31 @@ def current_decisions(history: pd.DataFrame) -> pd.DataFrame:
         return history
     ordered = history.sort_values(["decided_at", "decision_id"], kind="stable")
     return ordered.drop_duplicates("alert_id", keep="last").reset_index(drop=True)
+
+
+def suppressing_dismissals(
+    high_risk: pd.DataFrame, standing: pd.DataFrame, margin: float = DEFAULT_DISMISS_MARGIN
+) -> pd.Series:
+    """For each row of ``high_risk`` (``partition_date, account, risk_score``), the id of the
+    dismissal that silences it, else None.
+
+    ``standing`` holds each account's newest decision when it is a dismissal (``account,
+    partition_date, risk_score, decision_id``). It silences the account's alerts of later days
+    whose score is below the dismissed score plus ``margin``: an analyst who said "payroll
+    bureau" should not see the bureau every payday, but should if it starts to behave otherwise.
+    """
+    silenced = pd.Series(None, index=high_risk.index, dtype="object")
+    if high_risk.empty or standing.empty:
+        return silenced
+    held = standing.set_index("account")
+    found = held.reindex(high_risk["account"].astype("str").to_numpy())
+    alert_day = high_risk[PARTITION_DAY].astype("str").to_numpy(dtype=object)
+    dismissed_day = found[PARTITION_DAY].fillna("").astype("str").to_numpy(dtype=object)
+    later = alert_day > dismissed_day  # ISO dates compare as text; "" for no dismissal
+    close = high_risk["risk_score"].to_numpy(dtype=float) < (
+        found["risk_score"].to_numpy(dtype=float) + margin
+    )
+    hit = found["decision_id"].notna().to_numpy() & later & close
+    ids = np.full(len(high_risk), None, dtype=object)
+    ids[hit] = found["decision_id"].to_numpy(dtype=object)[hit]
+    return pd.Series(ids, index=high_risk.index, dtype="object")

@@ -226,3 +226,33 @@ def decision_history(
     ).format(_table(schema, DECISIONS_TABLE), where)
     rows = connection.execute(query, params).fetchall()
     return pd.DataFrame(rows, columns=list(DECISION_COLUMNS))
+
+
+def standing_dismissals(connection: psycopg.Connection, schema: str) -> pd.DataFrame:
+    """Each account whose newest decision is a dismissal: ``account, partition_date,
+    risk_score, decision_id, category`` (the dismissed alert's day and score)."""
+    ensure_case_tables(connection, schema)
+    query = sql.SQL(
+        "SELECT account, partition_date, risk_score, decision_id, category FROM ("
+        "SELECT DISTINCT ON (account) account, partition_date::text, risk_score, "
+        "decision_id::text, category, decision FROM {} "
+        "ORDER BY account, decided_at DESC, decision_id DESC) AS newest "
+        "WHERE decision = 'dismissed'"
+    ).format(_table(schema, DECISIONS_TABLE))
+    return pd.DataFrame(
+        connection.execute(query).fetchall(),
+        columns=["account", "partition_date", "risk_score", "decision_id", "category"],
+    )
+
+
+def confirmed_accounts(connection: psycopg.Connection, schema: str) -> pd.DataFrame:
+    """Accounts with an alert whose current decision is "confirmed": ``account, since`` (the
+    earliest such alert's day), the watchlist entries analysts' decisions make."""
+    ensure_case_tables(connection, schema)
+    query = sql.SQL(
+        "SELECT account, min(partition_date)::text FROM ("
+        "SELECT DISTINCT ON (alert_id) alert_id, account, partition_date, decision FROM {} "
+        "ORDER BY alert_id, decided_at DESC, decision_id DESC) AS current "
+        "WHERE decision = 'confirmed' GROUP BY account ORDER BY account"
+    ).format(_table(schema, DECISIONS_TABLE))
+    return pd.DataFrame(connection.execute(query).fetchall(), columns=["account", "since"])

@@ -1,0 +1,140 @@
+"""Analysts' decisions reach the next days: confirmed accounts join the watchlist, dismissed ones
+stop alerting until their score rises past the margin. Real Dagster runs, the alert sensor as
+the daemon ticks it, the live PostgreSQL (helpers shared with ``test_alerts``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import pytest
+from dagster import DagsterInstance
+from psycopg import sql
+from test_alerts import (
+    DAY1,
+    DAY2,
+    DAY3,
+    THRESHOLD,
+    Ticker,
+    run_days,
+    write_landing,
+)
+
+from fraud_platform.defs.cases.logic import parse_decision, suppressing_dismissals
+from fraud_platform.defs.cases.resources import (
+    add_analyst,
+    alerts_of_day,
+    record_decision,
+)
+from fraud_platform.settings import Settings
+from fraud_platform.storage.warehouse import PostgresWarehouse
+
+
+@pytest.fixture
+def settings(storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch) -> Settings:
+    monkeypatch.setenv("FRAUD_DATABASE_URL", database_url)
+    for name in ("FRAUD_ALERT_WEBHOOK_URL", "SLACK_BOT_TOKEN", "FRAUD_DISMISS_MARGIN"):
+        monkeypatch.delenv(name, raising=False)
+    return Settings(
+        storage_url=str(storage_dir),
+        database_url=database_url,
+        viewer_base_url="http://viewer.test",
+        high_risk_threshold=THRESHOLD,
+        database_schema=warehouse_schema,
+        risk_score="rules",  # hand-built days: the rules keep their high-risk accounts fixed
+        alert_budget_share=1.0,
+    )
+
+
+def recorded(settings: Settings, day: str) -> dict[str, tuple[bool, bool]]:
+    """account -> (silenced?, delivered?) of the day's recorded alerts."""
+    with psycopg.connect(str(settings.database_url)) as connection:
+        rows = connection.execute(
+            sql.SQL(
+                "SELECT account, suppressed_by IS NOT NULL, delivered_at IS NOT NULL FROM {} "
+                "WHERE partition_date = %s"
+            ).format(sql.Identifier(settings.database_schema, "alerts")),
+            [day],
+        ).fetchall()
+    return {account: (silenced, delivered) for account, silenced, delivered in rows}
+
+
+def test_decisions_reach_the_next_days(
+    settings: Settings, storage_dir: Path, instance: DagsterInstance
+) -> None:
+    for day in (DAY1, DAY2, DAY3):
+        write_landing(storage_dir, day, {"M1": 20, "M2": 12})
+    warehouse = PostgresWarehouse(
+        database_url=str(settings.database_url), schema_name=settings.database_schema
+    )
+    schema = settings.database_schema
+    ticker = Ticker(settings, instance)
+
+    run_days(settings, instance, DAY1)
+    ticker.tick()
+    with warehouse.connect() as connection:
+        day1 = alerts_of_day(connection, schema, DAY1).set_index("account")
+        assert {"M1", "M2"} <= set(day1.index)
+        add_analyst(connection, schema, "ana")
+        confirmed = parse_decision({"decision": "confirmed", "note": "mule"})
+        dismissed = parse_decision({"decision": "dismissed", "category": "payroll"})
+        assert record_decision(connection, schema, day1.loc["M1", "alert_id"], confirmed, "ana")
+        assert record_decision(connection, schema, day1.loc["M2", "alert_id"], dismissed, "ana")
+
+    # Day 2: M1 is on the watchlist (its own listing, from its confirmed day on); M2's repeat
+    # alert is recorded, silenced by the dismissal, and not sent.
+    result = run_days(settings, instance, DAY2)
+    scores = result.output_for_node("account_scores").set_index("account")
+    meta = result.asset_materializations_for_node("account_scores")[0].metadata
+    assert meta["watchlist_size"].value == 1
+    assert scores.loc["M1", "watchlist_score"] == 1.0
+    assert "watchlist_score 1.00" in scores.loc["M1", "reasons"]
+    assert scores.loc["M1", "pattern"] == "watchlist"
+    assert scores.loc["M2", "watchlist_score"] == 0.0
+    summary = ticker.tick()
+    assert "silenced by analysts' dismissals" in summary, summary
+    day2 = recorded(settings, DAY2)
+    assert day2["M2"] == (True, False)
+    assert day2["M1"] == (False, True)
+
+    # A dismissal made when M2 scored far lower holds no more: its behaviour has changed.
+    with psycopg.connect(str(settings.database_url)) as connection:
+        connection.execute(
+            sql.SQL("UPDATE {} SET risk_score = %s WHERE account = 'M2'").format(
+                sql.Identifier(schema, "alert_decisions")
+            ),
+            [THRESHOLD - 0.2],
+        )
+    run_days(settings, instance, DAY3)
+    ticker.tick()
+    assert recorded(settings, DAY3)["M2"] == (False, True)
+
+
+def test_a_dismissal_silences_later_days_below_its_score_plus_the_margin() -> None:
+    high_risk = pd.DataFrame(
+        {
+            "partition_date": [
+                "2024-10-02",
+                "2024-10-02",
+                "2024-10-02",
+                "2024-10-01",
+                "2024-10-02",
+            ],
+            "account": ["payroll", "changed", "other", "payroll", "never"],
+            "risk_score": [0.85, 0.95, 0.9, 0.8, 0.9],
+        }
+    )
+    standing = pd.DataFrame(
+        {
+            "account": ["payroll", "changed", "other"],
+            "partition_date": ["2024-10-01", "2024-10-01", "2024-10-02"],
+            "risk_score": [0.8, 0.8, 0.9],
+            "decision_id": ["d1", "d2", "d3"],
+        }
+    )
+    silenced = suppressing_dismissals(high_risk, standing, margin=0.1)
+    # payroll: later day, 0.85 < 0.9 -> silenced; changed: 0.95 >= 0.9 -> alerts again;
+    # other: the dismissed day itself (not a repeat); payroll's own day; never dismissed.
+    assert silenced.tolist() == ["d1", None, None, None, None]
+    assert suppressing_dismissals(high_risk, standing.iloc[0:0]).isna().all()
