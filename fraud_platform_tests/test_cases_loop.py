@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterInstance, build_sensor_context, materialize
 from psycopg import sql
 from test_alerts import (
     DAY1,
@@ -21,14 +21,23 @@ from test_alerts import (
     write_landing,
 )
 
+from fraud_platform.defs.analytics.assets import account_scores
+from fraud_platform.defs.cases.assets import analyst_labels
 from fraud_platform.defs.cases.logic import parse_decision, suppressing_dismissals
 from fraud_platform.defs.cases.resources import (
     add_analyst,
     alerts_of_day,
     record_decision,
 )
+from fraud_platform.defs.cases.sensors import analyst_decisions_sensor
+from fraud_platform.defs.features.assets import account_features, account_history
+from fraud_platform.defs.graph.assets import transaction_graph
+from fraud_platform.defs.model.assets import risk_model
+from fraud_platform.deployment import deployment_resources
 from fraud_platform.settings import Settings
 from fraud_platform.storage.warehouse import PostgresWarehouse
+
+LABEL_INPUTS = (transaction_graph, account_features, account_history, account_scores)
 
 
 @pytest.fixture
@@ -81,6 +90,55 @@ def test_decisions_reach_the_next_days(
         dismissed = parse_decision({"decision": "dismissed", "category": "payroll"})
         assert record_decision(connection, schema, day1.loc["M1", "alert_id"], confirmed, "ana")
         assert record_decision(connection, schema, day1.loc["M2", "alert_id"], dismissed, "ana")
+
+    # The decisions become labels: the sensor asks for the decided day, whose run stores each
+    # decided account's model input with its label; the next model learns from them.
+    labels_tick = analyst_decisions_sensor(
+        build_sensor_context(instance=instance, resources={"warehouse": warehouse}, cursor=None)
+    )
+    assert [r.partition_key for r in labels_tick.run_requests] == [DAY1]
+    resources = deployment_resources(settings)
+    labelled = materialize(
+        [analyst_labels, *(a.to_source_asset() for a in LABEL_INPUTS)],
+        partition_key=DAY1,
+        resources=resources,
+        instance=instance,
+    )
+    assert labelled.success
+    with warehouse.connect() as connection:
+        stored = connection.execute(
+            sql.SQL("SELECT account, label, decision, analyst FROM {} ORDER BY account").format(
+                sql.Identifier(schema, "analyst_labels")
+            )
+        ).fetchall()
+    assert stored == [("M1", 1, "confirmed", "ana"), ("M2", 0, "dismissed", "ana")]
+    trained = materialize(
+        [analyst_labels.to_source_asset(), risk_model],
+        resources=resources,
+        instance=instance,
+        run_config={
+            "ops": {
+                "risk_model": {
+                    "config": {
+                        "worlds": ["retail_bank"],
+                        "seeds": [1],
+                        "days": 2,
+                        "transactions_per_day": 2_000,
+                    }
+                }
+            }
+        },
+    )
+    meta = trained.asset_materializations_for_node("risk_model")[0].metadata
+    assert (meta["analyst_labels"].value, meta["analyst_confirmed"].value) == (2, 1)
+    assert meta["analyst_dismissed"].value == 1
+    assert meta["generated_labels"].value > 0
+    again = analyst_decisions_sensor(
+        build_sensor_context(
+            instance=instance, resources={"warehouse": warehouse}, cursor=labels_tick.cursor
+        )
+    )
+    assert not getattr(again, "run_requests", None)  # nothing new decided
 
     # Day 2: M1 is on the watchlist (its own listing, from its confirmed day on); M2's repeat
     # alert is recorded, silenced by the dismissal, and not sent.

@@ -12,6 +12,7 @@ import pytest
 from dagster import materialize
 
 from fraud_platform.defs.analytics.assets import account_scores
+from fraud_platform.defs.cases.assets import analyst_labels
 from fraud_platform.defs.features.assets import account_features, account_history
 from fraud_platform.defs.features.temporal import HUB_DEGREE
 from fraud_platform.defs.graph.assets import transaction_graph
@@ -257,7 +258,7 @@ def test_risk_model_asset_trains_a_version_that_the_next_day_uses(
     assert meta["risk_model"].value.startswith("packaged version ")
 
     trained = materialize(
-        [risk_model],
+        [analyst_labels.to_source_asset(), risk_model],  # no day decided on yet
         resources=resources,
         run_config={
             "ops": {

@@ -177,6 +177,20 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
         "risk_score": "double precision",
         "decided_at": "timestamptz NOT NULL DEFAULT clock_timestamp()",
     },
+    # Analysts' decisions as labels for the risk model: the decided account's model input on the
+    # alert's day (``features``: a JSON object feature -> value, so a model with other features
+    # still reads it), ``label`` 1 for confirmed fraud, 0 for a dismissal. One day per partition.
+    "analyst_labels": {
+        PARTITION_COLUMN: "date NOT NULL",
+        "account": "text NOT NULL",
+        "alert_id": "uuid",
+        "decision": "text NOT NULL",
+        "category": "text",
+        "label": "bigint NOT NULL",
+        "analyst": "text",
+        "decided_at": "timestamptz",
+        "features": "text NOT NULL",
+    },
 }
 
 #: Tables stored as one LIST partition per ``partition_date`` (``{table}_YYYYMMDD``), without

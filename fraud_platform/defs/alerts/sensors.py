@@ -62,8 +62,6 @@ from fraud_platform.defs.alerts.resources import (
     read_pending,
     record_alerts,
 )
-from fraud_platform.defs.cases.logic import suppressing_dismissals
-from fraud_platform.defs.cases.resources import standing_dismissals
 from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.partitions import daily_partitions
 from fraud_platform.storage.warehouse import PostgresWarehouse, WarehouseError
@@ -221,6 +219,11 @@ def fraud_alert_sensor(
     records = list(new_materializations(context.instance, cursor.after_storage_id))
     if not records and not cursor.pending:
         return SkipReason("no new fraud_dataset materializations and no pending alerts")
+    # Imported here: the cases area builds on the alerts table (cases.resources imports this
+    # package), so a module-level import would be circular.
+    from fraud_platform.defs.cases.logic import suppressing_dismissals
+    from fraud_platform.defs.cases.resources import standing_dismissals
+
     days = sorted({day for record in records for day in days_of_record(context.instance, record)})
     threshold = publishing.high_risk_threshold
     schema = warehouse.schema_name

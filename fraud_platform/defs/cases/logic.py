@@ -13,9 +13,11 @@ token with 256 bits of entropy, and a plain digest lets the lookup be an index p
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,3 +143,65 @@ def suppressing_dismissals(
     ids = np.full(len(high_risk), None, dtype=object)
     ids[hit] = found["decision_id"].to_numpy(dtype=object)[hit]
     return pd.Series(ids, index=high_risk.index, dtype="object")
+
+
+#: Decisions that are labels: confirmed fraud (1) and dismissed as legitimate (0). An escalation
+#: says "not sure yet" and teaches nothing.
+LABEL_OF_DECISION = {"confirmed": 1, "dismissed": 0}
+LABEL_COLUMNS = (
+    PARTITION_DAY,
+    "account",
+    "alert_id",
+    "decision",
+    "category",
+    "label",
+    "analyst",
+    "decided_at",
+    "features",
+)
+
+
+def feature_json(row: Mapping[str, float]) -> str:
+    """One account's model input as a JSON object (unknown values as null)."""
+    return json.dumps(
+        {k: (None if v is None or math.isnan(v) else float(v)) for k, v in row.items()},
+        separators=(",", ":"),
+        allow_nan=False,
+    )
+
+
+def day_labels(
+    day: str, decisions: pd.DataFrame, accounts: np.ndarray, inputs: pd.DataFrame
+) -> pd.DataFrame:
+    """`LABEL_COLUMNS` rows for the day's current decisions that are labels.
+
+    ``decisions``: the day's current decision per alert (``alert_id, account, decision,
+    category, analyst, decided_at``); ``accounts`` and ``inputs``: the day's node-table accounts
+    and their model input (same order). An account decided but absent from the day's graph
+    (e.g. a re-run day without it) has no input and gives no label.
+    """
+    kept = decisions[decisions["decision"].isin(list(LABEL_OF_DECISION))]
+    position = pd.Index(pd.Series(accounts, dtype="str")).get_indexer(kept["account"].astype("str"))
+    kept, position = kept[position >= 0], position[position >= 0]
+    rows = inputs.iloc[position].to_dict("records")
+    return pd.DataFrame(
+        {
+            PARTITION_DAY: pd.Series([day] * len(kept), dtype="str"),
+            "account": kept["account"].astype("str").to_numpy(),
+            "alert_id": kept["alert_id"].astype("str").to_numpy(),
+            "decision": kept["decision"].astype("str").to_numpy(),
+            "category": kept["category"].to_numpy(dtype=object),
+            "label": kept["decision"].map(LABEL_OF_DECISION).to_numpy(dtype=np.int64),
+            "analyst": kept["analyst"].to_numpy(dtype=object),
+            "decided_at": pd.to_datetime(kept["decided_at"], utc=True).to_numpy(),
+            "features": [feature_json(r) for r in rows],
+        },
+        columns=list(LABEL_COLUMNS),
+    )
+
+
+def label_inputs(labels: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    """The stored labels' model inputs as a frame with columns ``features`` (NaN where a label
+    was stored without that feature)."""
+    parsed = [json.loads(text) for text in labels["features"]]
+    return pd.DataFrame.from_records(parsed, columns=list(features)).astype("float64")

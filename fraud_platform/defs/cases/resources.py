@@ -9,7 +9,7 @@ an active analyst, so an unknown alert or an analyst revoked a moment ago stores
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -256,3 +256,34 @@ def confirmed_accounts(connection: psycopg.Connection, schema: str) -> pd.DataFr
         "WHERE decision = 'confirmed' GROUP BY account ORDER BY account"
     ).format(_table(schema, DECISIONS_TABLE))
     return pd.DataFrame(connection.execute(query).fetchall(), columns=["account", "since"])
+
+
+def current_decisions_of_day(connection: psycopg.Connection, schema: str, day: str) -> pd.DataFrame:
+    """The day's current decision per alert: ``alert_id, account, decision, category,
+    analyst, decided_at``."""
+    ensure_case_tables(connection, schema)
+    query = sql.SQL(
+        "SELECT DISTINCT ON (alert_id) alert_id::text, account, decision, category, analyst, "
+        "decided_at FROM {} WHERE partition_date = %s "
+        "ORDER BY alert_id, decided_at DESC, decision_id DESC"
+    ).format(_table(schema, DECISIONS_TABLE))
+    rows = connection.execute(query, [date.fromisoformat(day)]).fetchall()
+    return pd.DataFrame(
+        rows, columns=["alert_id", "account", "decision", "category", "analyst", "decided_at"]
+    )
+
+
+def days_decided_since(
+    connection: psycopg.Connection, schema: str, after: datetime | None
+) -> tuple[list[str], datetime | None]:
+    """The days with a decision made after ``after`` (all days when None), and the newest
+    decision time (the next cursor)."""
+    ensure_case_tables(connection, schema)
+    query = sql.SQL(
+        "SELECT partition_date::text, max(decided_at) FROM {} "
+        "WHERE decided_at > coalesce(%s, '-infinity'::timestamptz) "
+        "GROUP BY partition_date ORDER BY partition_date"
+    ).format(_table(schema, DECISIONS_TABLE))
+    rows = connection.execute(query, [after]).fetchall()
+    newest = max((row[1] for row in rows), default=after)
+    return [row[0] for row in rows], newest

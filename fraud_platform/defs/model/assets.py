@@ -5,9 +5,12 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
+import pandas as pd
 from dagster import (
+    AllPartitionMapping,
     AssetCheckResult,
     AssetExecutionContext,
+    AssetIn,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -19,7 +22,12 @@ from fraud_platform.defs.analytics.resources import GraphEngineResource
 from fraud_platform.defs.model.checks import risk_model_check, risk_model_check_spec
 from fraud_platform.defs.model.logic import average_precision
 from fraud_platform.defs.model.resources import RiskModelStore
-from fraud_platform.defs.model.training import TrainingRecipe, recipe_days, train_on_days
+from fraud_platform.defs.model.training import (
+    ANALYST_LABEL_WEIGHT,
+    TrainingRecipe,
+    recipe_days,
+    train_on_days,
+)
 
 _DEFAULT = TrainingRecipe()
 
@@ -38,6 +46,12 @@ class RiskModelConfig(Config):
         description="Share of ordinary accounts kept for training (weighted back up).",
     )
 
+    analyst_label_weight: float = Field(
+        default=ANALYST_LABEL_WEIGHT,
+        gt=0.0,
+        description="What one analyst's decision weighs against one generated row.",
+    )
+
     def recipe(self) -> TrainingRecipe:
         return TrainingRecipe(
             worlds=tuple(self.worlds),
@@ -48,18 +62,26 @@ class RiskModelConfig(Config):
         )
 
 
-@asset(group_name="model", check_specs=[risk_model_check_spec])
+@asset(
+    group_name="model",
+    check_specs=[risk_model_check_spec],
+    # Every day of analysts' labels (a day never decided on has no rows).
+    ins={"analyst_labels": AssetIn(partition_mapping=AllPartitionMapping())},
+)
 def risk_model(
     context: AssetExecutionContext,
     config: RiskModelConfig,
     graph_engine: GraphEngineResource,
     risk_models: RiskModelStore,
+    analyst_labels: pd.DataFrame,
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
     """The risk model: LightGBM trees over account features, learned from labelled days.
 
     Labels are the sample generator's ground truth of its worlds (laundering of eight
-    AMLworld patterns among legitimate look-alikes). The new version becomes the one
-    ``account_scores`` uses from the next run on, unless its check fails.
+    AMLworld patterns among legitimate look-alikes) and analysts' decisions (``analyst_labels``:
+    confirmed fraud and dismissed look-alikes of this deployment's own network). The new
+    version becomes the one ``account_scores`` uses from the next run on, unless its check
+    fails.
     """
     recipe = config.recipe()
     engine, reason = graph_engine.select()
@@ -75,6 +97,8 @@ def risk_model(
         background_share=recipe.background_share,
         seed=recipe.sample_seed,
         training={"trained_at": dt.datetime.now(dt.UTC).isoformat()},
+        analyst=analyst_labels,
+        analyst_weight=config.analyst_label_weight,
     )
     trained = time.perf_counter() - started - prepared
     training_ap = float(
@@ -93,7 +117,9 @@ def risk_model(
             "labelled_days": len(days),
             "account_days": int(sum(len(d.label) for d in days)),
             "generated_labels": int(sum(int(d.label.sum()) for d in days)),
-            "analyst_labels": 0,
+            "analyst_labels": int(model.training["analyst_labels"]),
+            "analyst_confirmed": int(model.training["analyst_confirmed"]),
+            "analyst_dismissed": int(model.training["analyst_dismissed"]),
             "training_rows": int(model.training["rows"]),
             "training_average_precision": round(training_ap, 4),
             "prepare_seconds": round(prepared, 1),

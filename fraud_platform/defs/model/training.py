@@ -23,6 +23,7 @@ import pandas as pd
 
 from fraud_platform.defs.analytics.engines import GraphEngine
 from fraud_platform.defs.analytics.logic import score_day
+from fraud_platform.defs.cases.logic import label_inputs
 from fraud_platform.defs.features.history import HISTORY_DAYS, account_history
 from fraud_platform.defs.features.logic import (
     day_features,
@@ -47,6 +48,10 @@ from fraud_platform.tables import PARTITION_COLUMN, AccountActivity
 
 #: Typology of accounts the generator planted in no family (ordinary people).
 BACKGROUND = "background"
+#: What one analyst's decision weighs against one generated row. Decisions are few (tens to
+#: hundreds against ~100,000 generated rows) but they are the only labels from the deployment's
+#: own network, including the look-alikes no generator knows; at weight 1 they would be noise.
+ANALYST_LABEL_WEIGHT = 10.0
 
 
 @dataclass(frozen=True)
@@ -226,16 +231,27 @@ def train_on_days(
     background_share: float = 0.25,
     seed: int = 5,
     training: dict[str, object] | None = None,
+    analyst: pd.DataFrame | None = None,
+    analyst_weight: float = ANALYST_LABEL_WEIGHT,
 ) -> RiskModel:
-    """A model trained on labelled days (see `training_rows`)."""
+    """A model trained on labelled days (see `training_rows`) and on ``analyst`` labels (the
+    ``analyst_labels`` rows: decided accounts' model inputs, 1 fraud / 0 legitimate), each of
+    which weighs ``analyst_weight`` rows."""
     frame, labels, weights = training_rows(days, background_share, seed)
+    decided = 0 if analyst is None else len(analyst)
+    if decided:
+        frame = pd.concat([frame, label_inputs(analyst, MODEL_FEATURES)], ignore_index=True)
+        labels = np.concatenate([labels, analyst["label"].to_numpy(dtype=bool)])
+        weights = np.concatenate([weights, np.full(decided, float(analyst_weight))])
     worlds = sorted({d.world for d in days})
     summary: dict[str, object] = {
         "worlds": worlds,
         "seeds": sorted({d.seed for d in days}),
         "days": len(days),
         "generated_labels": int(sum(d.label.sum() for d in days)),
-        "analyst_labels": 0,
+        "analyst_labels": decided,
+        "analyst_confirmed": 0 if analyst is None else int((analyst["label"] == 1).sum()),
+        "analyst_dismissed": 0 if analyst is None else int((analyst["label"] == 0).sum()),
         "account_days": int(sum(len(d.label) for d in days)),
     }
     return train_model(frame, labels, weights=weights, training={**summary, **(training or {})})
