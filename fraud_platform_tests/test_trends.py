@@ -5,13 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from dagster import materialize
 
 from fraud_platform.defs.trends.assets import weekly_fraud_trends
-from fraud_platform.defs.trends.logic import bar_chart, markdown_summary, weekly_trends
+from fraud_platform.defs.trends.logic import (
+    bar_chart,
+    markdown_summary,
+    trends_of_high_risk,
+    weekly_trends,
+)
+from fraud_platform.defs.trends.resources import week_days, week_decisions, week_high_risk
 from fraud_platform.deployment import deployment_resources
 from fraud_platform.schedules import daily_assets
 from fraud_platform.settings import Settings
+from fraud_platform.storage.warehouse import PostgresWarehouse
 from fraud_platform.tables import FraudDataset
 
 DAYS = ["2024-10-01", "2024-10-02", "2024-10-03"]
@@ -99,3 +107,20 @@ def test_weekly_asset_reads_the_daily_datasets_of_its_week(
     assert per_day["accounts"].tolist()[:3] == [8, 8, 0]
     metadata = result.asset_materializations_for_node("weekly_fraud_trends")[0].metadata
     assert "Week of 2024-09-30" in metadata["summary"].value
+    assert metadata["url"].value == "http://v/weeks/2024-09-30"
+
+    # The same week read from the warehouse, as the viewer's week page reads it.
+    warehouse = PostgresWarehouse(database_url=database_url, schema_name=warehouse_schema)
+    days = week_days("2024-09-30")
+    with warehouse.connect() as connection:
+        high, accounts = week_high_risk(connection, warehouse_schema, days, 0.5)
+        decisions = week_decisions(connection, warehouse_schema, days)
+    from_warehouse = trends_of_high_risk(high, accounts, [d for d in days if d >= DAYS[0]])
+    pd.testing.assert_frame_equal(
+        from_warehouse.per_day, per_day.drop(columns="week"), check_like=True
+    )
+    assert set(high["account"]) >= {"MULE"}
+    assert decisions["partition_date"].tolist() == days
+    assert decisions.drop(columns="partition_date").sum().sum() == 0  # no alert recorded yet
+    with pytest.raises(ValueError, match="not a Monday"):
+        week_days("2024-10-01")

@@ -54,6 +54,10 @@ def weekly_fraud_trends(
             "high_risk_account_days": int(trends.per_day["high_risk"].sum()),
             "repeat_accounts": len(trends.repeat_accounts),
             "persistent_clusters": len(trends.persistent_clusters),
+            # The week's page in the viewer: per day, decisions, repeat accounts, clusters.
+            "url": MetadataValue.url(
+                f"{publishing.viewer_base_url.rstrip('/')}/weeks/{context.partition_key}"
+            ),
         }
     )
     return trends.per_day.assign(week=context.partition_key)

@@ -28,10 +28,22 @@ class WeeklyTrends:
 def weekly_trends(dataset: FraudDataset, days: list[str], threshold: float) -> WeeklyTrends:
     """Trends over ``days`` (the week) from the daily datasets present in ``dataset``."""
     nodes = dataset.nodes
-    high = nodes[nodes["risk_score"] >= threshold]
+    accounts = nodes.groupby(PARTITION_COLUMN).size()
+    return trends_of_high_risk(
+        nodes[nodes["risk_score"] >= threshold],
+        {str(day): int(n) for day, n in accounts.items()},
+        days,
+    )
+
+
+def trends_of_high_risk(
+    high: pd.DataFrame, accounts_per_day: dict[str, int], days: list[str]
+) -> WeeklyTrends:
+    """Trends over ``days`` from the week's high-risk accounts (``partition_date, account,
+    cluster, risk_score``) and each day's count of accounts."""
     per_day = (
         pd.DataFrame({PARTITION_COLUMN: days})
-        .merge(nodes.groupby(PARTITION_COLUMN).size().rename("accounts").reset_index(), "left")
+        .assign(accounts=lambda f: f[PARTITION_COLUMN].map(accounts_per_day))
         .merge(high.groupby(PARTITION_COLUMN).size().rename("high_risk").reset_index(), "left")
         .fillna(0)
         .astype({"accounts": "int64", "high_risk": "int64"})
