@@ -191,6 +191,15 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
         "decided_at": "timestamptz",
         "features": "text NOT NULL",
     },
+    # Analysts' logins to the viewer's pages: the session id lives only in the browser's cookie,
+    # this table keeps its SHA-256, whose it is, the CSRF token of its forms and when it ends.
+    "analyst_sessions": {
+        "session_hash": "text PRIMARY KEY",
+        "analyst": "text NOT NULL",
+        "csrf_token": "text NOT NULL",
+        "created_at": "timestamptz NOT NULL DEFAULT now()",
+        "expires_at": "timestamptz NOT NULL",
+    },
 }
 
 #: Tables stored as one LIST partition per ``partition_date`` (``{table}_YYYYMMDD``), without

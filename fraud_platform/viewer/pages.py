@@ -1,4 +1,5 @@
-"""The viewer's HTML: the index of datasets, a dataset's page, and the error pages.
+"""The viewer's HTML: the index of datasets, a dataset's page, and the error pages (the
+analysts' pages are in `fraud_platform.viewer.case_pages`).
 
 Pages are small strings built here; every value that comes from data goes through
 `html.escape` (names, descriptions and, on the page, account ids are set with ``textContent``
@@ -28,9 +29,11 @@ def dataset_path(dataset_id: str) -> str:
     return f"/datasets/{dataset_id}"
 
 
-def _document(
+def document(
     title: str, body: str, *, scripts: Sequence[str] = (), body_attributes: str = ""
 ) -> str:
+    """A whole page around ``body`` (already escaped), with the viewer's stylesheet and
+    ``scripts``, all served by the viewer itself."""
     script_tags = "".join(f'<script src="{escape(src)}"></script>' for src in scripts)
     return (
         "<!doctype html>\n"
@@ -102,12 +105,13 @@ def index_page(datasets: pd.DataFrame, *, threshold: float) -> str:
     else:
         table = '<p class="empty">No dataset has been published yet.</p>'
     body = (
-        "<header><h1>Fraud datasets</h1>"
+        '<header><nav class="top"><a href="/alerts">Alert queue</a></nav>'
+        "<h1>Fraud datasets</h1>"
         f"<p>{len(datasets):,} day(s); high risk means risk_score &ge; {threshold:g}.</p>"
         f'<div class="trend">{spark}</div></header>'
         f"<main>{table}</main>"
     )
-    return _document("Fraud datasets", body)
+    return document("Fraud datasets", body)
 
 
 def dataset_page(summary: dict[str, object], *, plotly_script: str) -> str:
@@ -136,7 +140,7 @@ def dataset_page(summary: dict[str, object], *, plotly_script: str) -> str:
         '<footer id="timing" class="timing"></footer>'
     )
     scripts = [f"{STATIC_PREFIX}{plotly_script}", f"{STATIC_PREFIX}{VIEWER_SCRIPT}"]
-    return _document(
+    return document(
         str(summary.get("name") or "Dataset"), body, scripts=scripts, body_attributes=attributes
     )
 
@@ -146,4 +150,4 @@ def error_page(status: int, title: str, message: str) -> str:
         f"<header><h1>{status} &middot; {escape(title)}</h1></header>"
         f'<main><p>{escape(message)}</p><p><a href="/">All datasets</a></p></main>'
     )
-    return _document(f"{status} {title}", body)
+    return document(f"{status} {title}", body)

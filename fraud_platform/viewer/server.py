@@ -5,7 +5,8 @@ Routes (GET and HEAD): ``/`` (index), ``/datasets/{id}`` (the page), ``/datasets
 style, and plotly.js from the installed ``plotly`` package) and ``/healthz``. Unknown paths and
 ids get a 404 page (JSON for ``data.json``), an unreachable warehouse a 503 page and any other
 failure a 500 page, never a traceback. The alerts API (``/api/...``) is in
-`fraud_platform.viewer.api`.
+`fraud_platform.viewer.api`; the analysts' login, alert queue and case pages (``/login``,
+``/logout``, ``/alerts...``) are in `fraud_platform.viewer.cases`.
 
 `ViewerApp` answers each route with a `Response` and keeps a prepared dataset (its selection,
 JSON and preview) in a small LRU cache keyed by id and ``created_at``, so a re-run day is
@@ -15,8 +16,9 @@ headers that forbid sniffing, referrers and, on pages, loading anything from ano
 (Content-Security-Policy, which the browser test also checks). Its endpoints are sync, so
 Starlette runs them in its threadpool and a slow warehouse query holds up no other request.
 `ViewerServer` runs the application under uvicorn on a socket it binds itself (port 0 picks a
-free port); it listens on loopback by default: put a TLS proxy in front to share it. Starlette
-also provides what logins, forms and a JSON API need (sessions, form parsing, JSON responses).
+free port); it listens on loopback by default: put a TLS proxy in front to share it (one that
+passes ``X-Forwarded-Proto``, so that session cookies are marked Secure and the forms' origin
+check sees https).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from starlette.routing import Route
 from fraud_platform.storage.warehouse import PostgresWarehouse, WarehouseError
 from fraud_platform.viewer import data, pages
 from fraud_platform.viewer.api import API_PREFIX, api_routes, json_response
+from fraud_platform.viewer.cases import case_routes
 from fraud_platform.viewer.preview import render_preview
 from fraud_platform.viewer.view import (
     VIEW_CAP,
@@ -71,7 +74,7 @@ _GZIP_MIN_BYTES = 1024
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'"
+    "form-action 'self'; frame-ancestors 'none'"
 )
 #: On every answer, error pages and 304s included.
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
@@ -185,7 +188,7 @@ class ViewerApp:
             return self.error(500, "Internal error", "The viewer failed; see its log.")
 
     def index(self) -> Response:
-        return self._html(
+        return self.html(
             pages.index_page(data.list_datasets(self.warehouse), threshold=self.threshold)
         )
 
@@ -199,7 +202,7 @@ class ViewerApp:
         summary = self._summary(dataset_id)
         if summary is None:
             return self.error(404, "Dataset not found", _NO_DATASET)
-        return self._html(pages.dataset_page(summary, plotly_script=self.static.plotly_name))
+        return self.html(pages.dataset_page(summary, plotly_script=self.static.plotly_name))
 
     def dataset_json(self, dataset_id: str) -> Response:
         summary = self._summary(dataset_id)
@@ -229,7 +232,7 @@ class ViewerApp:
         return self.error(404, "Not found", "There is no such page.")
 
     def error(self, status: int, title: str, message: str) -> Response:
-        return self._html(pages.error_page(status, title, message), status)
+        return self.html(pages.error_page(status, title, message), status)
 
     def _summary(self, dataset_id: str) -> dict[str, Any] | None:
         """The dataset's summary row; None for an unknown or malformed id."""
@@ -293,7 +296,7 @@ class ViewerApp:
     # -- responses --------------------------------------------------------------------------------
 
     @staticmethod
-    def _html(text: str, status: int = 200) -> Response:
+    def html(text: str, status: int = 200) -> Response:
         body = text.encode("utf-8")
         return Response(
             status,
@@ -400,6 +403,7 @@ def create_asgi_app(viewer: ViewerApp) -> Starlette:
             route("/datasets/{dataset_id}/data.json", viewer.dataset_json),
             route("/datasets/{dataset_id}/preview.png", viewer.dataset_preview),
             *api_routes(viewer),
+            *case_routes(viewer, _http_response),
         ],
         exception_handlers={HTTPException: refused, Exception: failed},
     )
