@@ -11,7 +11,7 @@ from dagster._core.definitions.partitions.partitioned_schedule import (
 )
 
 from fraud_platform.defs.analytics.assets import account_scores
-from fraud_platform.defs.datasets.assets import fraud_dataset
+from fraud_platform.defs.datasets.assets import fraud_dataset, high_risk_transfers
 from fraud_platform.defs.features.assets import account_features, account_history
 from fraud_platform.defs.graph.assets import transaction_graph
 from fraud_platform.defs.ingest.assets import raw_transactions
@@ -26,6 +26,7 @@ daily_assets = [
     account_history,
     account_scores,
     fraud_dataset,
+    high_risk_transfers,
 ]
 
 daily_fraud_job = define_asset_job(

@@ -82,6 +82,17 @@ def test_decisions_reach_the_next_days(
 
     run_days(settings, instance, DAY1)
     ticker.tick()
+    # The case timeline: every transfer of a high-risk account, from its side, in time order.
+    with psycopg.connect(str(settings.database_url)) as connection:
+        timeline = connection.execute(
+            sql.SQL(
+                "SELECT direction, counterparty, amount FROM {} WHERE partition_date = %s "
+                "AND account = 'M1' ORDER BY timestamp, direction"
+            ).format(sql.Identifier(schema, "high_risk_transfers")),
+            [DAY1],
+        ).fetchall()
+    assert timeline[:20] == [("in", f"M1-P{i:02d}", 100.0) for i in range(20)]
+    assert timeline[20:] == [("out", "M1-OUT", 1900.0)]
     with warehouse.connect() as connection:
         day1 = alerts_of_day(connection, schema, DAY1).set_index("account")
         assert {"M1", "M2"} <= set(day1.index)

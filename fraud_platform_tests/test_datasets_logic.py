@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pandas as pd
+import pyarrow as pa
 
 from fraud_platform.defs.datasets.logic import (
     MAX_POINT_SIZE,
@@ -12,6 +13,7 @@ from fraud_platform.defs.datasets.logic import (
     PALETTE,
     build_fraud_dataset,
     dataset_id_for,
+    high_risk_transfers,
 )
 from fraud_platform.tables import DATASET_COLUMNS, DATASET_NODE_COLUMNS, TransactionGraph
 
@@ -99,3 +101,29 @@ def test_a_day_without_transfers_gets_an_empty_dataset() -> None:
     counts = ds.summary.set_index("partition_date")[["node_count", "edge_count"]]
     assert counts.loc["2024-10-02"].tolist() == [0, 0]
     assert counts.loc[DAY].tolist() == [3, 2]
+
+
+def test_high_risk_transfers_are_seen_from_each_accounts_side() -> None:
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "transaction_id": ["t1", "t2", "t3", "t4"],
+            "timestamp": pa.array(
+                [3_600_000_000 * h for h in (3, 1, 2, 4)], type=pa.timestamp("us", tz="UTC")
+            ),
+            "sender": ["P", "M", "M", "X"],
+            "receiver": ["M", "N", "Q", "Y"],
+            "amount": [100.0, 40.0, 55.0, 9.0],
+        }
+    )
+    frame = high_risk_transfers([batch], "2024-10-01", ["M", "N"])
+    rows = frame[["account", "direction", "counterparty", "transaction_id"]].values.tolist()
+    # By account, then time: M paid N at 01:00 and Q at 02:00, P paid M at 03:00.
+    assert rows == [
+        ["M", "out", "N", "t2"],
+        ["M", "out", "Q", "t3"],
+        ["M", "in", "P", "t1"],
+        ["N", "in", "M", "t2"],
+    ]
+    assert (frame["partition_date"] == "2024-10-01").all()
+    assert str(frame["timestamp"].dtype) == "datetime64[us, UTC]"
+    assert high_risk_transfers([batch], "2024-10-01", []).empty

@@ -129,6 +129,17 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
         "amount_total": "double precision",
         "tx_count": "bigint",
     },
+    # Each transfer of a day's high-risk accounts, seen from the account's side (direction in or
+    # out): the timeline of an analyst's case page, looked up by (day, account).
+    "high_risk_transfers": {
+        PARTITION_COLUMN: "date NOT NULL",
+        "account": "text NOT NULL",
+        "direction": "text NOT NULL",
+        "counterparty": "text",
+        "amount": "double precision",
+        "timestamp": "timestamptz",
+        "transaction_id": "text",
+    },
     "rejected_transactions": {
         PARTITION_COLUMN: "date NOT NULL",
         "source_file": "text",

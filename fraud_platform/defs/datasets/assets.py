@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 
 import pandas as pd
 from dagster import (
@@ -20,6 +21,7 @@ from fraud_platform.defs.datasets.checks import (
     stored_counts,
 )
 from fraud_platform.defs.datasets.logic import build_fraud_dataset
+from fraud_platform.defs.datasets.logic import high_risk_transfers as transfers_of
 from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.partitions import (
     daily_backfill_policy,
@@ -27,9 +29,13 @@ from fraud_platform.partitions import (
     daily_partitions,
     storage_retry_policy,
 )
+from fraud_platform.storage.object_store import TransactionBatches
 from fraud_platform.storage.warehouse import PostgresWarehouse
 from fraud_platform.tables import PARTITION_COLUMN, FraudDataset, TransactionGraph
 from fraud_platform.viewer.preview import top_accounts_markdown
+
+#: What the case timeline reads of the day's stored transfers.
+TRANSFER_VIEW_READ = ("transaction_id", "timestamp", "sender", "receiver", "amount")
 
 
 @asset(
@@ -95,3 +101,40 @@ def fraud_dataset(
     with warehouse.connect() as connection:
         stored = stored_counts(connection, warehouse.schema_name, days)
     yield fraud_dataset_check(summary, graph_counts(transaction_graph), stored)
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=daily_backfill_policy,
+    retry_policy=storage_retry_policy,
+    group_name="datasets",
+    io_manager_key="warehouse_io_manager",
+    metadata={"partition_expr": PARTITION_COLUMN},
+)
+def high_risk_transfers(
+    context: AssetExecutionContext,
+    publishing: DatasetPublishing,
+    raw_transactions: TransactionBatches,
+    account_scores: pd.DataFrame,
+) -> Output[pd.DataFrame]:
+    """Every transfer of the day's high-risk accounts (``risk_score`` at or above the
+    threshold), from their side: the timeline an analyst reviews on the account's case page."""
+    threshold = publishing.high_risk_threshold
+    high = account_scores[account_scores["risk_score"] >= threshold]
+    files = {PurePosixPath(path).stem: path for path in raw_transactions.paths}
+    parts = [transfers_of([], context.partition_keys[0], [])]
+    for day in context.partition_keys:
+        if day not in files:
+            continue
+        accounts = high.loc[high[PARTITION_COLUMN].astype("str") == day, "account"]
+        batches = TransactionBatches((files[day],)).batches(TRANSFER_VIEW_READ)
+        parts.append(transfers_of(batches, day, accounts.astype("str")))
+    transfers = pd.concat(parts, ignore_index=True) if len(parts) > 2 else parts[-1]
+    return Output(
+        transfers,
+        metadata={
+            "accounts": int(transfers["account"].nunique()),
+            "transfers": len(transfers),
+            "high_risk_threshold": threshold,
+        },
+    )

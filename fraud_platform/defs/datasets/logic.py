@@ -8,10 +8,13 @@ its rows under the same id and a URL sent in an alert keeps pointing at that day
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fraud_platform.tables import (
     DATASET_COLUMNS,
@@ -193,3 +196,75 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
         if column in frame.columns and isinstance(frame[column].dtype, pd.CategoricalDtype):
             frame[column] = frame[column].astype("str")
     return frame
+
+
+#: Columns of `high_risk_transfers`: each transfer of a high-risk account, from its side.
+TRANSFER_VIEW_COLUMNS = (
+    PARTITION_COLUMN,
+    "account",
+    "direction",
+    "counterparty",
+    "amount",
+    "timestamp",
+    "transaction_id",
+)
+
+
+def high_risk_transfers(
+    batches: Iterable[pa.RecordBatch], day: str, accounts: Iterable[str]
+) -> pd.DataFrame:
+    """Every transfer of the day that ``accounts`` sent or received, seen from their side
+    (`TRANSFER_VIEW_COLUMNS`): ``direction`` ``out`` (the account paid ``counterparty``) or
+    ``in``. A transfer between two of them appears once for each.
+
+    What an analyst's case page shows as the account's timeline: the dataset keeps only the
+    collapsed pairs, which have lost the order of events.
+    """
+    wanted = pa.array(sorted(set(accounts)), type=pa.large_string())
+    parts: list[pd.DataFrame] = []
+    if len(wanted):
+        for batch in batches:
+            sender = batch.column("sender").cast(pa.large_string())
+            receiver = batch.column("receiver").cast(pa.large_string())
+            for direction, own, other in (("out", sender, receiver), ("in", receiver, sender)):
+                keep = pc.is_in(own, value_set=wanted)
+                if not pc.any(keep).as_py():
+                    continue
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "account": pc.filter(own, keep).to_pandas(),
+                            "direction": direction,
+                            "counterparty": pc.filter(other, keep).to_pandas(),
+                            "amount": pc.filter(batch.column("amount"), keep).to_numpy(),
+                            "timestamp": pc.filter(batch.column("timestamp"), keep).to_pandas(),
+                            "transaction_id": pc.filter(
+                                batch.column("transaction_id"), keep
+                            ).to_pandas(),
+                        }
+                    )
+                )
+    if not parts:
+        return pd.DataFrame(
+            {
+                PARTITION_COLUMN: pd.Series(dtype="str"),
+                "account": pd.Series(dtype="str"),
+                "direction": pd.Series(dtype="str"),
+                "counterparty": pd.Series(dtype="str"),
+                "amount": pd.Series(dtype="float64"),
+                "timestamp": pd.Series(dtype="datetime64[us, UTC]"),
+                "transaction_id": pd.Series(dtype="str"),
+            }
+        )
+    frame = pd.concat(parts, ignore_index=True)
+    frame.insert(0, PARTITION_COLUMN, day)
+    frame = frame.sort_values(["account", "timestamp", "direction"], ignore_index=True)
+    return frame.astype(
+        {
+            PARTITION_COLUMN: "str",
+            "account": "str",
+            "direction": "str",
+            "counterparty": "str",
+            "transaction_id": "str",
+        }
+    )[list(TRANSFER_VIEW_COLUMNS)]
