@@ -187,7 +187,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = Settings.from_env()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: the viewer has no login; {args.host} exposes it beyond this machine")
+        print(
+            f"warning: reading needs no login (deciding does); {args.host} exposes every "
+            "dataset and alert beyond this machine: put a TLS proxy with its own login in front"
+        )
     print(f"Dataset URLs start with {settings.viewer_base_url} (FRAUD_VIEWER_BASE_URL)")
     serve(
         build_warehouse(settings, for_dagster=False),

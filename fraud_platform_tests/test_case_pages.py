@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 import requests
 from psycopg import sql
@@ -26,7 +27,8 @@ from fraud_platform.defs.cases.resources import (
     record_decision,
     revoke_analyst,
 )
-from fraud_platform.storage.warehouse import PostgresWarehouse
+from fraud_platform.defs.datasets.logic import high_risk_transfers
+from fraud_platform.storage.warehouse import PostgresWarehouse, copy_frame
 from fraud_platform.viewer import cases as cases_module
 from fraud_platform.viewer import server as server_module
 
@@ -90,9 +92,29 @@ def build_world(warehouse: PostgresWarehouse) -> World:
     high_risk["cluster"] = 1
     high_risk["url"] = "http://viewer.test/datasets/x"
     alerts = build_alerts(high_risk, threshold=0.5)
+    # DAY1's transfers of its high-risk accounts, an hour apart, as the datasets step stores them.
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "transaction_id": [f"t{i}" for i in range(len(TRANSFERS))],
+            "timestamp": pa.array(
+                [3_600_000_000 * (1 + i) for i in range(len(TRANSFERS))],
+                type=pa.timestamp("us", tz="UTC"),
+            ),
+            "sender": [t[0] for t in TRANSFERS],
+            "receiver": [t[1] for t in TRANSFERS],
+            "amount": [t[2] for t in TRANSFERS],
+        }
+    )
+    high = [a for a, (_, risk, _) in ACCOUNTS.items() if risk >= 0.5]
     with warehouse.connect() as connection:
         ensure_case_tables(connection, warehouse.schema_name)
         record_alerts(connection, warehouse.schema_name, alerts)
+        copy_frame(
+            connection,
+            warehouse.schema_name,
+            "high_risk_transfers",
+            high_risk_transfers([batch], DAY1, high),
+        )
     by_day = {
         day: dict(zip(group["account"], group["alert_id"], strict=True))
         for day, group in alerts.groupby("partition_date")
@@ -677,3 +699,45 @@ def test_logout_ends_the_session(
     )
     assert refused.status_code == 401 and stored(warehouse).empty
     assert sessions(warehouse) == []
+
+
+def test_the_case_page_shows_the_days_transfers_in_time_order(viewer: Viewer, world: World) -> None:
+    page = viewer.get(f"/alerts/{world.day1['mule-1']}").text
+    timeline = page[
+        page.index('id="timeline"') : page.index("</table>", page.index('id="timeline"'))
+    ]
+    rows = re.findall(r"<tr class=\"(in|out)\">(.*?)</tr>", timeline)
+    # TRANSFERS in order, one hour apart, from mule-1's side.
+    assert [direction for direction, _ in rows] == ["in", "in", "in", "out", "in"]
+    assert "01:00:00 UTC" in rows[0][1] and "payer-a" in rows[0][1] and "300.00" in rows[0][1]
+    assert "cash-out" in rows[3][1] and "600.00" in rows[3][1]
+    # A counterparty with its own alert that day links to its case; a hostile id stays text.
+    assert f'href="/alerts/{world.day1["proc-9"]}"' in rows[2][1]
+    assert ESCAPED in rows[4][1] and HOSTILE not in page
+    empty = viewer.get(f"/alerts/{world.day2['mule-1']}").text
+    assert "No transfers stored for this day." in empty
+
+
+def test_silenced_repeat_alerts_leave_the_open_queue(
+    viewer: Viewer, world: World, warehouse: PostgresWarehouse
+) -> None:
+    repeat = pd.DataFrame(
+        {
+            "partition_date": [DAY2],
+            "dataset_id": ["6f1c1f0e-0000-4000-8000-000000000002"],
+            "account": ["proc-9"],
+            "risk_score": [0.82],
+            "cluster": [1],
+            "url": ["http://viewer.test/datasets/x"],
+            "suppressed_by": ["7b1c1f0e-0000-4000-8000-0000000000aa"],
+        }
+    )
+    silenced = build_alerts(repeat, threshold=0.5)
+    with warehouse.connect() as connection:
+        record_alerts(connection, warehouse.schema_name, silenced)
+    alert_id = silenced["alert_id"].iloc[0]
+    assert alert_id not in viewer.get(f"/alerts?day={DAY2}").text
+    listed = viewer.get(f"/alerts?day={DAY2}&status=silenced").text
+    assert alert_id in listed and ">silenced<" in listed
+    assert alert_id in viewer.get(f"/alerts?day={DAY2}&status=all").text
+    assert ">silenced<" in viewer.get(f"/alerts/{alert_id}").text

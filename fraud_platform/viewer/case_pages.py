@@ -78,9 +78,12 @@ def _count(value: object) -> str:
     return "" if value is None or pd.isna(value) else f"{int(value):,}"
 
 
-def decision_text(decision: object, category: object = None) -> str:
-    """The current decision as the pages show it (escaped): ``open`` when there is none."""
+def decision_text(decision: object, category: object = None, silenced_by: object = None) -> str:
+    """The current decision as the pages show it (escaped): ``open`` when there is none, or
+    ``silenced`` for a repeat alert of a dismissed account (not sent)."""
     if decision is None or (isinstance(decision, float) and math.isnan(decision)):
+        if isinstance(silenced_by, str) and silenced_by:
+            return '<span class="silenced" title="a dismissal holds; not sent">silenced</span>'
         return '<span class="open">open</span>'
     label = escape(str(decision))
     if isinstance(category, str) and category:
@@ -207,7 +210,7 @@ def queue_page(
             f'<td class="num risk">{_risk(row.risk_score)}</td>'
             f"<td>{_text(row.pattern)}</td>"
             f"<td>{escape(reasons[0]) if reasons else ''}</td>"
-            f"<td>{decision_text(row.decision, row.category)}</td>"
+            f"<td>{decision_text(row.decision, row.category, row.suppressed_by)}</td>"
             f'<td><a href="{link}">case</a></td></tr>'
         )
     if rows:
@@ -329,6 +332,34 @@ def _decision_form(alert_id: str, visitor: Visitor, values: Mapping[str, str]) -
     )
 
 
+def _timeline(transfers: pd.DataFrame, total: int, day: str) -> str:
+    """The account's transfers of the day in time order: in and out, counterparty, amount."""
+    heading = f"<h2>Transfers on {escape(day)}</h2>"
+    if transfers.empty:
+        return heading + '<p class="empty" id="timeline">No transfers stored for this day.</p>'
+    rows = []
+    for row in transfers.itertuples(index=False):
+        name = _text(row.counterparty)
+        if isinstance(row.alert_id, str) and row.alert_id:
+            name = f'<a href="{escape(case_path(row.alert_id))}">{name}</a>'
+        arrow = "&larr; from" if row.direction == "in" else "&rarr; to"
+        rows.append(
+            f'<tr class="{escape(str(row.direction))}"><td>{_time(row.timestamp)}</td>'
+            f'<td>{arrow}</td><td class="account">{name}</td>'
+            f'<td class="num">{_amount(row.amount)}</td><td>{_text(row.transaction_id)}</td></tr>'
+        )
+    more = (
+        f'<p class="more">the first {len(transfers):,} of {total:,} transfers</p>'
+        if total > len(transfers)
+        else ""
+    )
+    return (
+        heading + '<table class="timeline" id="timeline"><thead><tr><th>time</th><th></th>'
+        '<th>counterparty</th><th class="num">amount</th><th>transfer</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{more}"
+    )
+
+
 def case_page(
     visitor: Visitor,
     alert: Mapping[str, Any],
@@ -336,6 +367,8 @@ def case_page(
     others: pd.DataFrame,
     history: pd.DataFrame,
     *,
+    transfers: pd.DataFrame | None = None,
+    transfer_count: int = 0,
     error: str | None = None,
     form_values: Mapping[str, str] | None = None,
 ) -> str:
@@ -358,7 +391,8 @@ def case_page(
         f"<dt>cluster</dt><dd>{_text(alert.get('cluster'))}</dd>"
         f"<dt>alerted</dt><dd>{_time(alert.get('created_at'))}</dd>"
         f'<dt>decision</dt><dd id="current-decision">'
-        f"{decision_text(alert.get('decision'), alert.get('category'))}</dd></dl>"
+        f"{decision_text(alert.get('decision'), alert.get('category'), alert.get('suppressed_by'))}"
+        "</dd></dl>"
     )
     body = (
         _header(visitor, f"Case &middot; {escape(day)}", back_to=case_path(alert_id))
@@ -370,6 +404,8 @@ def case_page(
         + (f'<ul class="reasons" id="reasons">{reasons}</ul>' if reasons else "<p>No reasons.</p>")
         + "</section><section><h2>Decide</h2>"
         + _decision_form(alert_id, visitor, form_values or {})
+        + "</section><section>"
+        + _timeline(transfers if transfers is not None else pd.DataFrame(), transfer_count, day)
         + f"</section><section><h2>Counterparties on {escape(day)}</h2>"
         + _counterparty_table(parties.money_in, "Money in", "sender", "money-in")
         + _counterparty_table(parties.money_out, "Money out", "receiver", "money-out")

@@ -370,8 +370,19 @@ def case_routes(
         )
         others = queue.other_alerts(connection, schema, str(alert["account"]), alert_id)
         history = decision_history(connection, schema, alert_id=alert_id)
+        transfers, transfer_count = queue.timeline(
+            connection, schema, str(alert["partition_date"]), str(alert["account"])
+        )
         text = case_pages.case_page(
-            visitor, alert, parties, others, history, error=error_text, form_values=form_values
+            visitor,
+            alert,
+            parties,
+            others,
+            history,
+            transfers=transfers,
+            transfer_count=transfer_count,
+            error=error_text,
+            form_values=form_values,
         )
         return page(text, status)
 

@@ -25,8 +25,11 @@ from fraud_platform.defs.alerts.resources import ALERTS_TABLE
 from fraud_platform.defs.cases.resources import DECISIONS_TABLE
 from fraud_platform.tables import PARTITION_COLUMN
 
-#: The queue's status filter: ``open`` is an alert nobody has decided on yet.
-STATUSES = ("open", "confirmed", "dismissed", "escalated", "all")
+#: The queue's status filter: ``open`` is an alert nobody has decided on yet and that was sent;
+#: ``silenced``, a repeat alert of a dismissed account, recorded but not sent (nobody decided).
+STATUSES = ("open", "silenced", "confirmed", "dismissed", "escalated", "all")
+#: Transfers listed on a case page's timeline, in time order.
+MAX_TIMELINE = 500
 QUEUE_PAGE_SIZE = 100
 #: Without a day chosen, the queue's pattern filter offers the patterns of this many latest days.
 PATTERN_DAYS = 7
@@ -45,6 +48,15 @@ QUEUE_COLUMNS = (
     "category",
     "analyst",
     "decided_at",
+    "suppressed_by",
+)
+TIMELINE_COLUMNS = (
+    "timestamp",
+    "direction",
+    "counterparty",
+    "amount",
+    "transaction_id",
+    "alert_id",
 )
 COUNTERPARTY_COLUMNS = ("counterparty", "amount_total", "tx_count", "alert_id")
 OTHER_ALERT_COLUMNS = (
@@ -130,10 +142,17 @@ def alert_queue(
     if filters.pattern:
         conditions.append(sql.SQL("a.pattern = %s"))
         params.append(filters.pattern)
-    if filters.status == "open":
+    if filters.status in ("open", "silenced"):
         conditions.append(
             sql.SQL("NOT EXISTS (SELECT 1 FROM {} AS x WHERE x.alert_id = a.alert_id)").format(
                 decisions
+            )
+        )
+        conditions.append(
+            sql.SQL(
+                "a.suppressed_by IS NULL"
+                if filters.status == "open"
+                else "a.suppressed_by IS NOT NULL"
             )
         )
     elif filters.status != "all":
@@ -149,7 +168,8 @@ def alert_queue(
     order = sql.SQL("a.partition_date DESC, a.risk_score DESC, a.account")
     query = sql.SQL(
         "SELECT a.alert_id::text, a.partition_date::text, a.account, a.risk_score, a.pattern, "
-        "a.reasons, d.decision, d.category, d.analyst, d.decided_at FROM (SELECT * FROM {alerts} "
+        "a.reasons, d.decision, d.category, d.analyst, d.decided_at, a.suppressed_by::text "
+        "FROM (SELECT * FROM {alerts} "
         "AS a WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s) AS a {current} ORDER BY {order}"
     ).format(
         alerts=_table(schema, ALERTS_TABLE),
@@ -190,7 +210,8 @@ def case_alert(connection: psycopg.Connection, schema: str, alert_id: str) -> di
         return None
     query = sql.SQL(
         "SELECT a.alert_id::text, a.partition_date::text, a.dataset_id::text, a.account, "
-        "a.risk_score, a.cluster, a.reasons, a.pattern, a.created_at, d.decision, d.category, "
+        "a.risk_score, a.cluster, a.reasons, a.pattern, a.created_at, a.suppressed_by::text, "
+        "d.decision, d.category, "
         "d.analyst, d.decided_at, s.dataset_id IS NOT NULL AS dataset_present "
         "FROM {alerts} AS a {current} "
         "LEFT JOIN {datasets} AS s ON s.dataset_id = a.dataset_id WHERE a.alert_id = %s"
@@ -259,3 +280,29 @@ def other_alerts(
     ).format(alerts=_table(schema, ALERTS_TABLE), current=_current_decision(schema))
     rows = connection.execute(query, [account, _alert_uuid(alert_id), MAX_OTHER_ALERTS]).fetchall()
     return pd.DataFrame(rows, columns=list(OTHER_ALERT_COLUMNS))
+
+
+def timeline(
+    connection: psycopg.Connection,
+    schema: str,
+    day: str,
+    account: str,
+    shown: int = MAX_TIMELINE,
+) -> tuple[pd.DataFrame, int]:
+    """The account's transfers of ``day`` in time order (`TIMELINE_COLUMNS`: ``alert_id`` is
+    the counterparty's own alert that day, if any), the first ``shown``, and how many there are.
+
+    Read from ``high_risk_transfers`` by its (day, account) indexes: the day's dataset holds only
+    the collapsed pairs.
+    """
+    query = sql.SQL(
+        "SELECT t.timestamp, t.direction, t.counterparty, t.amount, t.transaction_id, "
+        "x.alert_id::text, count(*) OVER () FROM {transfers} AS t "
+        "LEFT JOIN {alerts} AS x ON x.partition_date = t.partition_date "
+        "AND x.account = t.counterparty "
+        "WHERE t.partition_date = %s AND t.account = %s "
+        "ORDER BY t.timestamp, t.direction, t.transaction_id LIMIT %s"
+    ).format(transfers=_table(schema, "high_risk_transfers"), alerts=_table(schema, ALERTS_TABLE))
+    rows = connection.execute(query, [date.fromisoformat(day), account, shown]).fetchall()
+    frame = pd.DataFrame([row[:6] for row in rows], columns=list(TIMELINE_COLUMNS))
+    return frame, int(rows[0][6]) if rows else 0
