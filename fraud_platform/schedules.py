@@ -11,7 +11,11 @@ from dagster._core.definitions.partitions.partitioned_schedule import (
 )
 
 from fraud_platform.defs.analytics.assets import account_scores
-from fraud_platform.defs.datasets.assets import fraud_dataset, high_risk_transfers
+from fraud_platform.defs.datasets.assets import (
+    fraud_dataset,
+    high_risk_history,
+    high_risk_transfers,
+)
 from fraud_platform.defs.features.assets import account_features, account_history
 from fraud_platform.defs.graph.assets import transaction_graph
 from fraud_platform.defs.ingest.assets import raw_transactions
@@ -27,6 +31,7 @@ daily_assets = [
     account_scores,
     fraud_dataset,
     high_risk_transfers,
+    high_risk_history,
 ]
 
 daily_fraud_job = define_asset_job(

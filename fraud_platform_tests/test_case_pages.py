@@ -61,6 +61,25 @@ ESCAPED = "&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]*)"')
 
 
+#: mule-1's 28 days before DAY1: seen on 2 of 20 days, never relayed, small amounts.
+MULE_HISTORY = pd.DataFrame(
+    {
+        "partition_date": [DAY1],
+        "account": ["mule-1"],
+        "history_days": [20.0],
+        "days_active": [2.0],
+        "days_since_first_seen": [15.0],
+        "days_since_last_seen": [9.0],
+        "relay_days": [0.0],
+        "typical_in_amount": [40.0],
+        "typical_out_amount": [35.0],
+        "typical_counterparties": [1.0],
+        "known_counterparty_share": [0.25],
+        "new_counterparties": [4.0],
+    }
+)
+
+
 @dataclass
 class World:
     """Alerts of three days (account -> alert id per day) and DAY1's dataset id."""
@@ -115,6 +134,7 @@ def build_world(warehouse: PostgresWarehouse) -> World:
             "high_risk_transfers",
             high_risk_transfers([batch], DAY1, high),
         )
+        copy_frame(connection, warehouse.schema_name, "high_risk_history", MULE_HISTORY)
     by_day = {
         day: dict(zip(group["account"], group["alert_id"], strict=True))
         for day, group in alerts.groupby("partition_date")
@@ -741,3 +761,14 @@ def test_silenced_repeat_alerts_leave_the_open_queue(
     assert alert_id in listed and ">silenced<" in listed
     assert alert_id in viewer.get(f"/alerts?day={DAY2}&status=all").text
     assert ">silenced<" in viewer.get(f"/alerts/{alert_id}").text
+
+
+def test_the_case_page_compares_the_day_with_the_days_before(viewer: Viewer, world: World) -> None:
+    page = viewer.get(f"/alerts/{world.day1['mule-1']}").text
+    section = page[page.index('id="behaviour"') : page.index("</dl>", page.index('id="behaviour"'))]
+    assert "on 2 of the 20 days before; first seen 15 day(s) before" in section
+    assert "on 0 of those days" in section  # it never relayed before
+    assert "655.00 that day; typically 40.00 on an active day" in section  # money in
+    assert "4 new that day, 25% known from before" in section
+    other = viewer.get(f"/alerts/{world.day1['proc-9']}").text
+    assert "No history stored for this day." in other

@@ -161,6 +161,15 @@ def test_decisions_reach_the_next_days(
     assert "watchlist_score 1.00" in scores.loc["M1", "reasons"]
     assert scores.loc["M1", "pattern"] == "watchlist"
     assert scores.loc["M2", "watchlist_score"] == 0.0
+    with psycopg.connect(str(settings.database_url)) as connection:
+        behaviour = connection.execute(
+            sql.SQL(
+                "SELECT history_days, days_active, days_since_first_seen FROM {} "
+                "WHERE partition_date = %s AND account = 'M1'"
+            ).format(sql.Identifier(schema, "high_risk_history")),
+            [DAY2],
+        ).fetchall()
+    assert behaviour == [(1.0, 1.0, 1.0)]  # the case page compares day 2 with day 1
     summary = ticker.tick()
     assert "silenced by analysts' dismissals" in summary, summary
     day2 = recorded(settings, DAY2)

@@ -85,7 +85,7 @@ from pydantic import Field
 
 from fraud_platform.settings import redact_url
 from fraud_platform.storage.embedded_postgres import EMBEDDED_DATABASE, embedded_database_url
-from fraud_platform.tables import PARTITION_COLUMN, FraudDataset
+from fraud_platform.tables import HISTORY_COLUMNS, PARTITION_COLUMN, FraudDataset
 
 DEFAULT_SCHEMA = "fraud"
 
@@ -139,6 +139,13 @@ WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
         "amount": "double precision",
         "timestamp": "timestamptz",
         "transaction_id": "text",
+    },
+    # The trailing 28 days of each of a day's high-risk accounts (`account_history`): the
+    # behaviour an analyst compares the day with, on the account's case page.
+    "high_risk_history": {
+        PARTITION_COLUMN: "date NOT NULL",
+        "account": "text NOT NULL",
+        **{column: "double precision" for column in HISTORY_COLUMNS[2:]},
     },
     "rejected_transactions": {
         PARTITION_COLUMN: "date NOT NULL",

@@ -360,6 +360,56 @@ def _timeline(transfers: pd.DataFrame, total: int, day: str) -> str:
     )
 
 
+def _behaviour(history: Mapping[str, Any] | None) -> str:
+    """The account's 28 days before, beside the day itself (what changed is the evidence)."""
+    heading = "<h2>Behaviour over the days before</h2>"
+    if history is None:
+        return heading + '<p class="empty" id="behaviour">No history stored for this day.</p>'
+
+    def number(name: str) -> float:
+        value = history.get(name)
+        return math.nan if value is None else float(value)
+
+    window = number("history_days")
+    if not window:
+        return heading + (
+            '<p class="empty" id="behaviour">The platform had no earlier day to compare with.</p>'
+        )
+    active, first, last = (
+        number("days_active"),
+        number("days_since_first_seen"),
+        number("days_since_last_seen"),
+    )
+    seen = (
+        f"first seen {first:.0f} day(s) before, last seen {last:.0f} day(s) before"
+        if active
+        else "never seen before"
+    )
+    share = number("known_counterparty_share")
+    rows = [
+        ("active", f"on {active:.0f} of the {window:.0f} days before; {seen}"),
+        ("relayed money", f"on {number('relay_days'):.0f} of those days"),
+        (
+            "money in",
+            f"{_amount(history.get('in_amount'))} that day; typically "
+            f"{_amount(number('typical_in_amount'))} on an active day",
+        ),
+        (
+            "money out",
+            f"{_amount(history.get('out_amount'))} that day; typically "
+            f"{_amount(number('typical_out_amount'))} on an active day",
+        ),
+        (
+            "counterparties",
+            f"{number('new_counterparties'):.0f} new that day"
+            + ("" if math.isnan(share) else f", {100 * share:.0f}% known from before")
+            + f"; typically {number('typical_counterparties'):.0f} on an active day",
+        ),
+    ]
+    items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
+    return heading + f'<dl class="case" id="behaviour">{items}</dl>'
+
+
 def case_page(
     visitor: Visitor,
     alert: Mapping[str, Any],
@@ -369,6 +419,7 @@ def case_page(
     *,
     transfers: pd.DataFrame | None = None,
     transfer_count: int = 0,
+    behaviour: Mapping[str, Any] | None = None,
     error: str | None = None,
     form_values: Mapping[str, str] | None = None,
 ) -> str:
@@ -404,6 +455,8 @@ def case_page(
         + (f'<ul class="reasons" id="reasons">{reasons}</ul>' if reasons else "<p>No reasons.</p>")
         + "</section><section><h2>Decide</h2>"
         + _decision_form(alert_id, visitor, form_values or {})
+        + "</section><section>"
+        + _behaviour(behaviour)
         + "</section><section>"
         + _timeline(transfers if transfers is not None else pd.DataFrame(), transfer_count, day)
         + f"</section><section><h2>Counterparties on {escape(day)}</h2>"

@@ -373,6 +373,9 @@ def case_routes(
         transfers, transfer_count = queue.timeline(
             connection, schema, str(alert["partition_date"]), str(alert["account"])
         )
+        behaviour = queue.trailing_behaviour(
+            connection, schema, str(alert["partition_date"]), str(alert["account"])
+        )
         text = case_pages.case_page(
             visitor,
             alert,
@@ -381,6 +384,7 @@ def case_routes(
             history,
             transfers=transfers,
             transfer_count=transfer_count,
+            behaviour=behaviour,
             error=error_text,
             form_values=form_values,
         )

@@ -306,3 +306,24 @@ def timeline(
     rows = connection.execute(query, [date.fromisoformat(day), account, shown]).fetchall()
     frame = pd.DataFrame([row[:6] for row in rows], columns=list(TIMELINE_COLUMNS))
     return frame, int(rows[0][6]) if rows else 0
+
+
+def trailing_behaviour(
+    connection: psycopg.Connection, schema: str, day: str, account: str
+) -> dict[str, Any] | None:
+    """The account's 28 days before ``day`` (``high_risk_history``: days active, first and last
+    seen, relay days, typical amounts and counterparties, known and new counterparties), with
+    its money in and out that day (``high_risk_transfers``); None when the day stored none."""
+    query = sql.SQL(
+        "SELECT h.*, (SELECT sum(amount) FROM {transfers} AS t WHERE t.partition_date = "
+        "h.partition_date AND t.account = h.account AND t.direction = 'in') AS in_amount, "
+        "(SELECT sum(amount) FROM {transfers} AS t WHERE t.partition_date = h.partition_date "
+        "AND t.account = h.account AND t.direction = 'out') AS out_amount FROM {history} AS h "
+        "WHERE h.partition_date = %(day)s AND h.account = %(account)s"
+    ).format(
+        history=_table(schema, "high_risk_history"),
+        transfers=_table(schema, "high_risk_transfers"),
+    )
+    with connection.cursor(row_factory=dict_row) as cursor:
+        row = cursor.execute(query, {"day": date.fromisoformat(day), "account": account}).fetchone()
+    return None if row is None else dict(row)

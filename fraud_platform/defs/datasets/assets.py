@@ -20,7 +20,7 @@ from fraud_platform.defs.datasets.checks import (
     graph_counts,
     stored_counts,
 )
-from fraud_platform.defs.datasets.logic import build_fraud_dataset
+from fraud_platform.defs.datasets.logic import build_fraud_dataset, high_risk_rows
 from fraud_platform.defs.datasets.logic import high_risk_transfers as transfers_of
 from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.partitions import (
@@ -138,3 +138,23 @@ def high_risk_transfers(
             "high_risk_threshold": threshold,
         },
     )
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=daily_backfill_policy,
+    retry_policy=storage_retry_policy,
+    group_name="datasets",
+    io_manager_key="warehouse_io_manager",
+    metadata={"partition_expr": PARTITION_COLUMN},
+)
+def high_risk_history(
+    publishing: DatasetPublishing,
+    account_history: pd.DataFrame,
+    account_scores: pd.DataFrame,
+) -> Output[pd.DataFrame]:
+    """The trailing 28 days of the day's high-risk accounts (days active, first and last seen,
+    relay days, typical amounts and counterparties, known and new counterparties): what an
+    analyst compares the day with on the account's case page."""
+    history = high_risk_rows(account_history, account_scores, publishing.high_risk_threshold)
+    return Output(history, metadata={"accounts": len(history)})

@@ -20,6 +20,7 @@ from fraud_platform.tables import (
     DATASET_COLUMNS,
     DATASET_EDGE_COLUMNS,
     DATASET_NODE_COLUMNS,
+    HISTORY_COLUMNS,
     PARTITION_COLUMN,
     FraudDataset,
     TransactionGraph,
@@ -268,3 +269,14 @@ def high_risk_transfers(
             "transaction_id": "str",
         }
     )[list(TRANSFER_VIEW_COLUMNS)]
+
+
+def high_risk_rows(history: pd.DataFrame, scores: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The rows of ``history`` (`HISTORY_COLUMNS`) of the accounts whose score that day is at or
+    above ``threshold``; numbers as float64 (the warehouse keeps them as double precision)."""
+    high = scores.loc[scores["risk_score"] >= threshold, [PARTITION_COLUMN, "account"]]
+    keys = pd.MultiIndex.from_frame(high.astype("str"))
+    own = pd.MultiIndex.from_frame(history[[PARTITION_COLUMN, "account"]].astype("str"))
+    rows = history.loc[own.isin(keys), list(HISTORY_COLUMNS)].reset_index(drop=True)
+    numbers = {column: "float64" for column in HISTORY_COLUMNS[2:]}
+    return rows.astype({PARTITION_COLUMN: "str", "account": "str", **numbers})
