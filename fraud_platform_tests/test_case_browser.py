@@ -123,6 +123,13 @@ def test_an_analyst_logs_in_works_the_queue_and_decides(browser, warehouse) -> N
 
         page.goto(f"{viewer.base}/alerts/{world.day1['mule-1']}")
         assert page.text_content("#current-decision") == "confirmed"
+        # Its neighbourhood in the day's graph: the graph page opens with mule-1 selected.
+        page.click("#graph-link")
+        page.wait_for_selector("body[data-ready='true']")
+        selected = page.evaluate("fraudViewer.state.data.nodes.account[fraudViewer.state.selected]")
+        assert selected == "mule-1"
+        assert page.evaluate("fraudViewer.state.highlighted.length") == 6  # it and its 5 others
+        page.go_back()
         page.goto(f"{viewer.base}/alerts/{world.day1[hostile]}")
         assert page.text_content("#account") == hostile
 

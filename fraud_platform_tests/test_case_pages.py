@@ -447,7 +447,7 @@ def test_a_case_page_shows_the_account_its_counterparties_other_days_and_history
         "12 payers in a day",
         "account opened 3 days ago",
     ]
-    assert f'href="/datasets/{world.dataset_id}" id="graph-link"' in html
+    assert f'href="/datasets/{world.dataset_id}#account=mule-1" id="graph-link"' in html
 
     money_in = html.split('id="money-in">')[1].split("</table>")[0]
     cells = re.findall(

@@ -280,6 +280,17 @@
     });
   }
 
+  /** The account named by the page's fragment (``#account=ID``, as a case page links it). */
+  function focusedAccount() {
+    var match = /^#account=(.*)$/.exec(window.location.hash);
+    if (!match) return -1;
+    try {
+      return state.data.nodes.account.indexOf(decodeURIComponent(match[1]));
+    } catch (error) {
+      return -1;
+    }
+  }
+
   function start() {
     var started = performance.now();
     var fetched;
@@ -315,6 +326,8 @@
           redraw();
         });
         document.getElementById("clear-selection").addEventListener("click", clearSelection);
+        var focused = focusedAccount();
+        if (focused >= 0) select(focused);
         // Two frames later the WebGL canvas has been painted.
         requestAnimationFrame(function () {
           requestAnimationFrame(function () {
