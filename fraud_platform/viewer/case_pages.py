@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pandas as pd
 
@@ -108,7 +108,8 @@ def _header(visitor: Visitor, title: str, *, back_to: str = QUEUE_PATH) -> str:
         who = f'<a href="{escape(login)}" id="login-link">Log in</a>'
     return (
         '<header><nav class="top"><a href="/">Datasets</a>'
-        f'<a href="{QUEUE_PATH}">Alert queue</a><span class="session">{who}</span></nav>'
+        f'<a href="{QUEUE_PATH}">Alert queue</a><a href="/weeks">Weekly trends</a>'
+        f'<span class="session">{who}</span></nav>'
         f"<h1>{title}</h1></header>"
     )
 
@@ -426,9 +427,10 @@ def case_page(
     """One alert as an analyst works it: what, why, with whom, before and after, who decided."""
     alert_id = str(alert["alert_id"])
     day = str(alert["partition_date"])
+    # The graph page selects the account named in the fragment: its neighbourhood, highlighted.
+    focus = dataset_path(str(alert["dataset_id"])) + "#account=" + quote(str(alert["account"]))
     graph = (
-        f'<a href="{escape(dataset_path(str(alert["dataset_id"])))}" id="graph-link">'
-        f"The day's graph</a>"
+        f'<a href="{escape(focus)}" id="graph-link">Its neighbourhood in the day\'s graph</a>'
         if alert.get("dataset_present")
         else "The day's dataset is no longer in the warehouse."
     )

@@ -105,7 +105,8 @@ def index_page(datasets: pd.DataFrame, *, threshold: float) -> str:
     else:
         table = '<p class="empty">No dataset has been published yet.</p>'
     body = (
-        '<header><nav class="top"><a href="/alerts">Alert queue</a></nav>'
+        '<header><nav class="top"><a href="/alerts">Alert queue</a>'
+        '<a href="/weeks">Weekly trends</a></nav>'
         "<h1>Fraud datasets</h1>"
         f"<p>{len(datasets):,} day(s); high risk means risk_score &ge; {threshold:g}.</p>"
         f'<div class="trend">{spark}</div></header>'

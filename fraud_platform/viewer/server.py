@@ -6,7 +6,8 @@ style, and plotly.js from the installed ``plotly`` package) and ``/healthz``. Un
 ids get a 404 page (JSON for ``data.json``), an unreachable warehouse a 503 page and any other
 failure a 500 page, never a traceback. The alerts API (``/api/...``) is in
 `fraud_platform.viewer.api`; the analysts' login, alert queue and case pages (``/login``,
-``/logout``, ``/alerts...``) are in `fraud_platform.viewer.cases`.
+``/logout``, ``/alerts...``) are in `fraud_platform.viewer.cases`, the weekly trends page
+(``/weeks/{monday}``) in `fraud_platform.viewer.weeks`.
 
 `ViewerApp` answers each route with a `Response` and keeps a prepared dataset (its selection,
 JSON and preview) in a small LRU cache keyed by id and ``created_at``, so a re-run day is
@@ -59,6 +60,7 @@ from fraud_platform.viewer.view import (
     select_view,
     view_payload,
 )
+from fraud_platform.viewer.weeks import week_routes
 
 logger = logging.getLogger(__name__)
 
@@ -404,6 +406,7 @@ def create_asgi_app(viewer: ViewerApp) -> Starlette:
             route("/datasets/{dataset_id}/preview.png", viewer.dataset_preview),
             *api_routes(viewer),
             *case_routes(viewer, _http_response),
+            *week_routes(viewer, _http_response),
         ],
         exception_handlers={HTTPException: refused, Exception: failed},
     )
