@@ -19,6 +19,7 @@ from viewer_server import Viewer
 
 from fraud_platform.defs.alerts.logic import build_alerts
 from fraud_platform.defs.alerts.resources import record_alerts
+from fraud_platform.defs.cases import queue as queue_module
 from fraud_platform.defs.cases.logic import DISMISS_CATEGORIES, Decision
 from fraud_platform.defs.cases.resources import (
     add_analyst,
@@ -772,3 +773,15 @@ def test_the_case_page_compares_the_day_with_the_days_before(viewer: Viewer, wor
     assert "4 new that day, 25% known from before" in section
     other = viewer.get(f"/alerts/{world.day1['proc-9']}").text
     assert "No history stored for this day." in other
+
+
+def test_a_long_timeline_shows_its_first_transfers_and_counts_them_all(
+    world: World, warehouse: PostgresWarehouse
+) -> None:
+    with warehouse.connect() as connection:
+        first, total = queue_module.timeline(
+            connection, warehouse.schema_name, DAY1, "mule-1", shown=2
+        )
+        whole, same = queue_module.timeline(connection, warehouse.schema_name, DAY1, "mule-1")
+    assert (len(first), total, len(whole), same) == (2, 5, 5, 5)
+    assert first["counterparty"].tolist() == ["payer-a", "payer-b"]

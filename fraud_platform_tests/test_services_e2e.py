@@ -240,6 +240,7 @@ def test_backfills_run_a_day_per_run_isolate_a_bad_day_and_alert(
         "weekly_trends_schedule": "RUNNING",
         "fraud_alert_sensor": "RUNNING",
         "run_failure_sensor": "RUNNING",
+        "analyst_decisions_sensor": "RUNNING",
     }
     launched = graphql(
         url,

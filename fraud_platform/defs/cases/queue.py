@@ -295,17 +295,26 @@ def timeline(
     Read from ``high_risk_transfers`` by its (day, account) indexes: the day's dataset holds only
     the collapsed pairs.
     """
+    # The first ``shown`` are chosen before the counterparties' alerts are joined, and counted
+    # apart: a hub's 50,000 transfers are counted, never joined or sorted whole.
+    transfers = _table(schema, "high_risk_transfers")
+    where = sql.SQL("partition_date = %(day)s AND account = %(account)s")
     query = sql.SQL(
         "SELECT t.timestamp, t.direction, t.counterparty, t.amount, t.transaction_id, "
-        "x.alert_id::text, count(*) OVER () FROM {transfers} AS t "
+        "x.alert_id::text FROM (SELECT * FROM {transfers} WHERE {where} "
+        "ORDER BY timestamp, direction, transaction_id LIMIT %(shown)s) AS t "
         "LEFT JOIN {alerts} AS x ON x.partition_date = t.partition_date "
-        "AND x.account = t.counterparty "
-        "WHERE t.partition_date = %s AND t.account = %s "
-        "ORDER BY t.timestamp, t.direction, t.transaction_id LIMIT %s"
-    ).format(transfers=_table(schema, "high_risk_transfers"), alerts=_table(schema, ALERTS_TABLE))
-    rows = connection.execute(query, [date.fromisoformat(day), account, shown]).fetchall()
-    frame = pd.DataFrame([row[:6] for row in rows], columns=list(TIMELINE_COLUMNS))
-    return frame, int(rows[0][6]) if rows else 0
+        "AND x.account = t.counterparty ORDER BY t.timestamp, t.direction, t.transaction_id"
+    ).format(transfers=transfers, where=where, alerts=_table(schema, ALERTS_TABLE))
+    params = {"day": date.fromisoformat(day), "account": account, "shown": shown}
+    rows = connection.execute(query, params).fetchall()
+    frame = pd.DataFrame(rows, columns=list(TIMELINE_COLUMNS))
+    if len(rows) < shown:
+        return frame, len(rows)
+    counted = connection.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE {}").format(transfers, where), params
+    ).fetchone()
+    return frame, int(counted[0]) if counted else len(rows)
 
 
 def trailing_behaviour(
