@@ -455,9 +455,10 @@ def test_a_case_page_shows_the_account_its_counterparties_other_days_and_history
         r"<tr><td class=\"account\">(.*?)</td><td class=\"num\">([^<]*)</td><td class=\"num\">([^<]*)</td>",
         money_in,
     )
+    graph = f"/datasets/{world.dataset_id}#account="
     assert cells == [
-        ("payer-a", "300.00", "1"),
-        ("payer-b", "200.00", "1"),
+        (f'<a href="{graph}payer-a">payer-a</a>', "300.00", "1"),
+        (f'<a href="{graph}payer-b">payer-b</a>', "200.00", "1"),
         (f'<a href="/alerts/{world.day1["proc-9"]}">proc-9</a>', "150.00", "1"),
         (
             f'<a href="/alerts/{world.day1[HOSTILE]}">&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;</a>',
@@ -734,6 +735,8 @@ def test_the_case_page_shows_the_days_transfers_in_time_order(viewer: Viewer, wo
     assert "cash-out" in rows[3][1] and "600.00" in rows[3][1]
     # A counterparty with its own alert that day links to its case; a hostile id stays text.
     assert f'href="/alerts/{world.day1["proc-9"]}"' in rows[2][1]
+    # One without an alert opens the day's graph with it selected.
+    assert f'href="/datasets/{world.dataset_id}#account=payer-a"' in rows[0][1]
     assert ESCAPED in rows[4][1] and HOSTILE not in page
     empty = viewer.get(f"/alerts/{world.day2['mule-1']}").text
     assert "No transfers stored for this day." in empty

@@ -248,7 +248,25 @@ def queue_page(
 # -- a case ---------------------------------------------------------------------------------------
 
 
-def _counterparty_table(side: CounterpartySide, title: str, role: str, element_id: str) -> str:
+def account_link(account: object, alert_id: object, graph: str | None) -> str:
+    """A counterparty as a link to its own case when it has an alert that day, else to itself
+    in the day's graph (``graph``: the dataset page's path), else as plain text."""
+    name = _text(account)
+    if isinstance(alert_id, str) and alert_id:
+        return f'<a href="{escape(case_path(alert_id))}">{name}</a>'
+    if graph is not None:
+        return f'<a href="{escape(graph_focus(graph, str(account)))}">{name}</a>'
+    return name
+
+
+def graph_focus(graph: str, account: str) -> str:
+    """The day's graph page with ``account`` selected (the page reads ``#account=``)."""
+    return f"{graph}#account={quote(account, safe='')}"
+
+
+def _counterparty_table(
+    side: CounterpartySide, title: str, role: str, element_id: str, graph: str | None = None
+) -> str:
     count = side.pairs
     heading = (
         f"<h3>{title}: {count:,} {role}{'' if count == 1 else 's'}, "
@@ -258,9 +276,7 @@ def _counterparty_table(side: CounterpartySide, title: str, role: str, element_i
         return heading + f'<p class="empty" id="{element_id}">None that day.</p>'
     rows = []
     for row in side.rows.itertuples(index=False):
-        name = _text(row.counterparty)
-        if isinstance(row.alert_id, str) and row.alert_id:
-            name = f'<a href="{escape(case_path(row.alert_id))}">{name}</a>'
+        name = account_link(row.counterparty, row.alert_id, graph)
         rows.append(
             f'<tr><td class="account">{name}</td><td class="num">{_amount(row.amount_total)}</td>'
             f'<td class="num">{_count(row.tx_count)}</td></tr>'
@@ -333,16 +349,14 @@ def _decision_form(alert_id: str, visitor: Visitor, values: Mapping[str, str]) -
     )
 
 
-def _timeline(transfers: pd.DataFrame, total: int, day: str) -> str:
+def _timeline(transfers: pd.DataFrame, total: int, day: str, graph: str | None = None) -> str:
     """The account's transfers of the day in time order: in and out, counterparty, amount."""
     heading = f"<h2>Transfers on {escape(day)}</h2>"
     if transfers.empty:
         return heading + '<p class="empty" id="timeline">No transfers stored for this day.</p>'
     rows = []
     for row in transfers.itertuples(index=False):
-        name = _text(row.counterparty)
-        if isinstance(row.alert_id, str) and row.alert_id:
-            name = f'<a href="{escape(case_path(row.alert_id))}">{name}</a>'
+        name = account_link(row.counterparty, row.alert_id, graph)
         arrow = "&larr; from" if row.direction == "in" else "&rarr; to"
         rows.append(
             f'<tr class="{escape(str(row.direction))}"><td>{_time(row.timestamp)}</td>'
@@ -428,7 +442,8 @@ def case_page(
     alert_id = str(alert["alert_id"])
     day = str(alert["partition_date"])
     # The graph page selects the account named in the fragment: its neighbourhood, highlighted.
-    focus = dataset_path(str(alert["dataset_id"])) + "#account=" + quote(str(alert["account"]))
+    day_graph = dataset_path(str(alert["dataset_id"])) if alert.get("dataset_present") else None
+    focus = graph_focus(dataset_path(str(alert["dataset_id"])), str(alert["account"]))
     graph = (
         f'<a href="{escape(focus)}" id="graph-link">Its neighbourhood in the day\'s graph</a>'
         if alert.get("dataset_present")
@@ -460,10 +475,12 @@ def case_page(
         + "</section><section>"
         + _behaviour(behaviour)
         + "</section><section>"
-        + _timeline(transfers if transfers is not None else pd.DataFrame(), transfer_count, day)
+        + _timeline(
+            transfers if transfers is not None else pd.DataFrame(), transfer_count, day, day_graph
+        )
         + f"</section><section><h2>Counterparties on {escape(day)}</h2>"
-        + _counterparty_table(parties.money_in, "Money in", "sender", "money-in")
-        + _counterparty_table(parties.money_out, "Money out", "receiver", "money-out")
+        + _counterparty_table(parties.money_in, "Money in", "sender", "money-in", day_graph)
+        + _counterparty_table(parties.money_out, "Money out", "receiver", "money-out", day_graph)
         + "</section><section><h2>The account's alerts on other days</h2>"
         + _other_alerts(others)
         + "</section><section><h2>Decision history</h2>"
