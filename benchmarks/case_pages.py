@@ -3,6 +3,7 @@ viewer's existing pages (the index, a dataset page and its data.json).
 
     .venv/bin/python benchmarks/case_pages.py                  # about 1 min on 2 cores
     .venv/bin/python benchmarks/case_pages.py --accounts 750000 --edges 3000000 --repeat 30
+    .venv/bin/python benchmarks/case_pages.py --compare-with 58fdecb  # + the viewer before cases
 
 It works in a throwaway schema (``bench_cases_<random>``) of the PostgreSQL at ``--database-url``
 (default: ``FRAUD_TEST_DATABASE_URL``, ``FRAUD_DATABASE_URL``, else the local ``postgres``),
@@ -20,20 +21,32 @@ Target: a median under 300 ms for the queue and case pages. Baseline of the exis
 same pages and data with the analysts' tables empty, before the alerts are recorded and again
 after emptying them at the end, pooled so that a load drifting during the run weighs on both.
 The report goes to stdout, progress to stderr.
+
+``--compare-with REV`` also serves the existing pages with the viewer of git revision REV (e.g.
+58fdecb, the viewer before the analysts' pages: a standard-library `ThreadingHTTPServer`), on the
+same schema: REV's `ViewerApp` and server (`make_server`, else `ViewerServer`) in a child process
+whose PYTHONPATH starts with a temporary git worktree of REV (`daily_pipeline.revision_worktree`),
+a fresh one per baseline phase. Its requests alternate with the baseline's, URL by URL, which of
+the two goes first changing every round; the report adds REV's median of each existing page and
+the ratio baseline / REV, and the verdict of an existing page then holds against REV too. The
+child stops when its stdin closes (at the end of its phase, or when this process dies); the
+worktree is removed at the end, on Ctrl-C or an error too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -91,6 +104,31 @@ PATTERNS = {
 FILTER = ("relay", "dismissed")
 #: Seconds each step of the data build took.
 BUILD_SECONDS: dict[str, float] = {}
+#: Serves the existing pages with the viewer that ``import fraud_platform`` finds (--compare-with:
+#: a revision's worktree, first on PYTHONPATH) on a free loopback port; prints the port, the
+#: package's path and the server's kind as a JSON line, then serves until its stdin closes.
+#: Arguments: database URL, schema, high-risk threshold.
+REVISION_SERVER = """
+import json, sys, threading
+import fraud_platform
+from fraud_platform.storage.warehouse import PostgresWarehouse
+from fraud_platform.viewer import server as viewer
+
+url, schema, threshold = sys.argv[1:4]
+warehouse = PostgresWarehouse(database_url=url, schema_name=schema)
+app = viewer.ViewerApp(warehouse, high_risk_threshold=float(threshold))
+if hasattr(viewer, "make_server"):  # a standard-library server
+    server = viewer.make_server(app, host="127.0.0.1", port=0)
+    port, serve, stop = server.server_address[1], server.serve_forever, server.shutdown
+    kind = f"{type(server).__name__} ({type(server).__mro__[1].__name__})"
+else:
+    server = viewer.ViewerServer(app, host="127.0.0.1", port=0)
+    port, serve, stop, kind = server.address[1], server.run, server.stop, "ViewerServer (uvicorn)"
+info = {"port": port, "package": fraud_platform.__file__, "server": kind}
+print(json.dumps(info), flush=True)
+threading.Thread(target=lambda: (sys.stdin.read(), stop()), daemon=True).start()
+serve()
+"""
 
 
 def say(message: str) -> None:
@@ -307,44 +345,110 @@ def log_in(session: requests.Session, base: str, token: str) -> None:
 
 
 def measure(
-    warehouse: PostgresWarehouse, urls: dict[str, str], repeat: int, token: str | None = None
-) -> dict[str, list[float]]:
-    """Per URL name, ms per request on a fresh server: the warm-up round's, then ``repeat``."""
+    warehouse: PostgresWarehouse,
+    urls: dict[str, str],
+    repeat: int,
+    token: str | None = None,
+    other: str | None = None,
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per URL name, ms per request on a fresh server: the warm-up round's, then ``repeat``; and
+    the same from the server at ``other`` (a base URL; none: empty), request by request in turn
+    with this one, which goes first alternating by round."""
     server = ViewerServer(ViewerApp(warehouse, high_risk_threshold=THRESHOLD), port=0)
     server.start()
-    base = server.url.removesuffix("/")
-    times: dict[str, list[float]] = {name: [] for name in urls}
+    bases = [server.url.removesuffix("/"), *([other.removesuffix("/")] if other else [])]
+    times: list[dict[str, list[float]]] = [{name: [] for name in urls} for _ in bases]
     try:
-        with requests.Session() as session:
+        with requests.Session() as session, requests.Session() as other_session:
             if token is not None:
-                log_in(session, base, token)
-            for _ in range(repeat + 1):
+                log_in(session, bases[0], token)
+            sessions = [session, other_session][: len(bases)]
+            for round_ in range(repeat + 1):
+                turns = list(zip(bases, sessions, times, strict=True))
                 for name, path in urls.items():
-                    started = time.perf_counter()
-                    answer = session.get(base + path, timeout=600)
-                    times[name].append((time.perf_counter() - started) * 1000)
-                    if answer.status_code != 200:
-                        raise RuntimeError(f"{path} answered HTTP {answer.status_code}")
+                    for base, client, timed in turns if round_ % 2 == 0 else turns[::-1]:
+                        started = time.perf_counter()
+                        answer = client.get(base + path, timeout=600)
+                        timed[name].append((time.perf_counter() - started) * 1000)
+                        if answer.status_code != 200:
+                            raise RuntimeError(f"{base}{path} answered HTTP {answer.status_code}")
     finally:
         server.stop()
-    say("measured " + ", ".join(f"{n} {np.median(t[1:]):.0f} ms" for n, t in times.items()))
-    return times
+    for label, timed in zip(["measured", "revision"], times, strict=False):
+        say(f"{label} " + ", ".join(f"{n} {np.median(t[1:]):.0f} ms" for n, t in timed.items()))
+    return times[0], times[1] if other else {}
+
+
+def git(*args: str) -> str:
+    """What git prints, run in the repository; empty where it fails."""
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True).stdout.decode()
+
+
+def describe_revision(revision: str) -> str:
+    """``revision``'s commit, date, distance from HEAD and subject; empty where it is not a
+    commit with the viewer's server module."""
+    commit = f"{revision}^{{commit}}"
+    if not git("ls-tree", "--name-only", commit, "--", "fraud_platform/viewer/server.py"):
+        return ""
+    short, day, subject = git("log", "-1", "--format=%h%n%cs%n%s", commit, "--").splitlines()
+    behind = git("rev-list", "--count", f"{commit}..HEAD").strip()
+    return f"commit {short} of {day}, {behind} commits before HEAD: {subject}"
+
+
+@contextmanager
+def revision_server(code: Path, warehouse: PostgresWarehouse) -> Iterator[tuple[str, str]]:
+    """The base URL and kind of a server of the existing pages with the viewer in ``code`` (a
+    worktree), in a child process, and stopped afterwards."""
+    path = os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, "-c", REVISION_SERVER, warehouse.url(), warehouse.schema_name]
+    process = subprocess.Popen(
+        [*command, str(THRESHOLD)],
+        cwd=code,
+        env=os.environ | {"PYTHONPATH": path},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # Ctrl-C reaches this process only, which stops it
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the revision's viewer exited ({process.wait()}) before serving")
+        info = json.loads(line)
+        if not Path(info["package"]).resolve().is_relative_to(code.resolve()):
+            raise RuntimeError(f"the revision's server imported {info['package']}, not {code}'s")
+        yield f"http://127.0.0.1:{info['port']}", info["server"]
+    finally:
+        with suppress(OSError):
+            assert process.stdin is not None
+            process.stdin.close()  # the child stops at the end of its stdin
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def platform_version() -> str:
     """The commit measured, and whether the platform's files differ from it."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True).stdout.decode()
-
     dirty = git("status", "--porcelain", "--", "fraud_platform").strip()
     return f"commit {git('rev-parse', '--short', 'HEAD').strip() or '?'}" + (
         " + uncommitted changes" if dirty else ""
     )
 
 
-def report(now: dict[str, list[float]], baseline: dict[str, list[float]]) -> None:
-    print(f"{'ms':<28} {'first':>7} {'median':>7} {'p90':>7} {'max':>7} {'baseline':>9}  target")
+def report(
+    now: dict[str, list[float]],
+    baseline: dict[str, list[float]],
+    revision: dict[str, list[float]] | None = None,
+    label: str = "",
+) -> None:
+    """The table; with ``revision`` (``label``'s times of the existing pages), its median and
+    the ratio baseline / it, and the existing pages' verdicts hold against it too."""
+    width = max(9, len(label))
+    header = f"{'ms':<28} {'first':>7} {'median':>7} {'p90':>7} {'max':>7} {'baseline':>9}"
+    print(header + (f" {label:>{width}} {'ratio':>6}" if revision else "") + "  target")
     for name, values in now.items():
         first, rest = values[0], np.array(values[1:])
         median = float(np.median(rest))
@@ -352,10 +456,17 @@ def report(now: dict[str, list[float]], baseline: dict[str, list[float]]) -> Non
         line += f"{rest.max():7.1f} "
         if name in baseline:
             base = float(np.median(baseline[name]))
-            verdict = "same" if median <= base * 1.25 + 2.0 else "SLOWER"
-            line += f"{base:9.1f}  {verdict} ({median / base:.2f}x baseline)"
+            line += f"{base:9.1f}"
+            references = {"baseline": base}
+            if revision:
+                references[label] = float(np.median(revision[name]))
+                line += f" {references[label]:{width}.1f} {base / references[label]:5.2f}x"
+            same = all(median <= ref * 1.25 + 2.0 for ref in references.values())
+            ratios = ", ".join(f"{median / ref:.2f}x {what}" for what, ref in references.items())
+            line += f"  {'same' if same else 'SLOWER'} ({ratios})"
         else:
-            line += f"{'':>9}  {'PASS' if median < TARGET_MS else 'FAIL'} (< {TARGET_MS:.0f})"
+            line += f"{'':>9}" + (f" {'':>{width}} {'':>6}" if revision else "")
+            line += f"  {'PASS' if median < TARGET_MS else 'FAIL'} (< {TARGET_MS:.0f})"
         print(line)
 
 
@@ -369,16 +480,35 @@ def main() -> None:
     parser.add_argument("--alerts-per-day", type=int, default=2_500)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--compare-with",
+        metavar="REV",
+        help="also serve the existing pages with the viewer of this git revision (e.g. 58fdecb)",
+    )
     args = parser.parse_args()
     if args.alerts_per_day * 2 > args.accounts or args.edges < 20 or args.repeat < 1:
         parser.error("need --accounts >= 2 x --alerts-per-day, --edges >= 20, --repeat >= 1")
+    revision = describe_revision(args.compare_with) if args.compare_with else ""
+    if args.compare_with and not revision:
+        parser.error(f"--compare-with: {args.compare_with} is no commit with the viewer's server")
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in background
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds as Ctrl-C does
     rng = np.random.default_rng(args.seed)
     schema = f"bench_cases_{uuid.uuid4().hex[:10]}"
     warehouse = PostgresWarehouse(database_url=args.database_url, schema_name=schema)
     load_before = os.getloadavg()[0]
+    checkout = ExitStack()  # --compare-with: the revision's worktree, in a temporary folder
+    code: Path | None = None  # that worktree
+    old: dict[str, list[float]] = {}  # the revision's times, pooled like the baseline
+    kind = ""  # the revision's server
     try:
+        if args.compare_with:
+            from daily_pipeline import revision_worktree  # a sibling script; needs psutil
+
+            folder = tempfile.TemporaryDirectory(prefix="bench_cases_", ignore_cleanup_errors=True)
+            parent = Path(checkout.enter_context(folder))
+            code = checkout.enter_context(revision_worktree(args.compare_with, parent / "rev"))
+            say(f"{args.compare_with} checked out in {code}")
         with warehouse.connect() as connection:
             ensure_case_tables(connection, schema)
             server_version = connection.execute("SHOW server_version").fetchone()
@@ -396,7 +526,8 @@ def main() -> None:
             "dataset page": f"/datasets/{dataset_id}",
             "dataset data.json": f"/datasets/{dataset_id}/data.json",
         }
-        before = measure(warehouse, existing, args.repeat)
+        with revision_server(code, warehouse) if code else nullcontext(("", "")) as (other, kind):
+            before, old_before = measure(warehouse, existing, args.repeat, other=other)
         with step("alerts recorded"):
             alerts = record_all_alerts(
                 warehouse, rng, args.accounts, args.days, args.alerts_per_day
@@ -418,7 +549,7 @@ def main() -> None:
             "case page, hub": f"/alerts/{hub}",
             "api, alerts of a day": f"/api/alerts?day={DAY.isoformat()}",
         }
-        now = measure(warehouse, urls, args.repeat, token)
+        now, _ = measure(warehouse, urls, args.repeat, token)
         with warehouse.connect() as connection:
             rows = sql.SQL("SELECT count(*) FROM {}")
             counts = {
@@ -427,8 +558,11 @@ def main() -> None:
             }
             tables = sql.SQL(", ").join(sql.Identifier(schema, t) for t in ANALYSTS_TABLES)
             connection.execute(sql.SQL("TRUNCATE {}").format(tables))
-        after = measure(warehouse, existing, args.repeat)
+        with revision_server(code, warehouse) if code else nullcontext(("", "")) as (other, kind):
+            after, old_after = measure(warehouse, existing, args.repeat, other=other)
+        old = {name: old_before[name][1:] + old_after[name][1:] for name in old_before}
     finally:
+        checkout.close()  # removes the worktree (if any)
         with psycopg.connect(args.database_url, autocommit=True) as connection:
             drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
             connection.execute(drop)
@@ -447,7 +581,14 @@ def main() -> None:
         f"{args.repeat} timed rounds after a warm-up round (first); baseline: the median of the "
         "same pages with the analysts' tables empty, before the alerts and after emptying them\n"
     )
-    report(now, {name: before[name][1:] + after[name][1:] for name in existing})
+    if old:
+        print(
+            f"{args.compare_with}: {revision}; its viewer ({kind}) served from a worktree in a "
+            "child process, a fresh one per baseline phase, its requests alternating with the "
+            f"baseline's; ratio: baseline / {args.compare_with}\n"
+        )
+    baseline = {name: before[name][1:] + after[name][1:] for name in existing}
+    report(now, baseline, old, args.compare_with or "")
     print()
     for name, path in urls.items():
         print(f"  {name:<28} {path}")
@@ -457,4 +598,4 @@ if __name__ == "__main__":
     try:
         main()
     except KeyboardInterrupt:
-        sys.exit(130)  # the schema is dropped already (main's finally)
+        sys.exit(130)  # the schema is dropped and the worktree removed already (main's finally)
