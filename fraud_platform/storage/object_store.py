@@ -66,6 +66,26 @@ DICTIONARY_MAX_DISTINCT_SHARE = 0.5
 _LOCAL_PROTOCOLS = ("", "file", "local")
 
 
+#: Run launchers that start a run on another machine (a worker, a pod, a container): a local
+#: folder or an embedded database is not shared with it.
+REMOTE_RUN_LAUNCHERS = frozenset(
+    {
+        "CeleryRunLauncher",
+        "CeleryK8sRunLauncher",
+        "K8sRunLauncher",
+        "DockerRunLauncher",
+        "EcsRunLauncher",
+    }
+)
+
+
+def remote_run_launcher(instance: object | None) -> str | None:
+    """The name of ``instance``'s run launcher when it runs runs on other machines, else None."""
+    launcher = getattr(instance, "run_launcher", None) if instance is not None else None
+    name = type(launcher).__name__ if launcher is not None else None
+    return name if name in REMOTE_RUN_LAUNCHERS else None
+
+
 def is_local(path: UPath) -> bool:
     """True when ``path`` is on the local filesystem, where rename is the atomic step."""
     return path.protocol in _LOCAL_PROTOCOLS
@@ -694,4 +714,13 @@ class ParquetIOManager(ConfigurableIOManagerFactory):
     base_url: str = Field(description="Local folder or fsspec URL such as s3://bucket/prefix.")
 
     def create_io_manager(self, context: InitResourceContext) -> ParquetFilesIOManager:
-        return ParquetFilesIOManager(store_path(normalize_storage_url(self.base_url)))
+        root = store_path(normalize_storage_url(self.base_url))
+        launcher = remote_run_launcher(context.instance)
+        if launcher is not None and is_local(root):
+            raise ObjectStoreAccessError(
+                f"the object store is a local folder ({root}), but this Dagster instance runs "
+                f"each run on a worker of its own ({launcher}), and workers share no folder: "
+                "set FRAUD_STORAGE_URL to s3://bucket/prefix (see deploy/)",
+                retryable=False,
+            )
+        return ParquetFilesIOManager(root)

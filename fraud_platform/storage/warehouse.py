@@ -85,6 +85,7 @@ from pydantic import Field
 
 from fraud_platform.settings import redact_url
 from fraud_platform.storage.embedded_postgres import EMBEDDED_DATABASE, embedded_database_url
+from fraud_platform.storage.object_store import remote_run_launcher
 from fraud_platform.tables import HISTORY_COLUMNS, PARTITION_COLUMN, FraudDataset
 
 DEFAULT_SCHEMA = "fraud"
@@ -294,6 +295,17 @@ class PostgresWarehouse(ConfigurableResource):
         default=None, description="Data folder of an embedded PostgreSQL used when no URL is set."
     )
     schema_name: str = Field(default=DEFAULT_SCHEMA, description="Schema of the platform tables.")
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Refuse the embedded server where runs execute on workers of their own: each would
+        start a database of its own, and the days would not meet."""
+        launcher = remote_run_launcher(context.instance)
+        if launcher is not None and not self.database_url:
+            raise WarehouseError(
+                f"no FRAUD_DATABASE_URL: the embedded PostgreSQL is this machine's, but this "
+                f"Dagster instance runs each run on a worker of its own ({launcher}); set "
+                "FRAUD_DATABASE_URL to the shared PostgreSQL (see deploy/)"
+            )
 
     def url(self) -> str:
         """The libpq URL to connect to, starting the embedded server if that is the one."""
