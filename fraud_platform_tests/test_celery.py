@@ -1,18 +1,19 @@
-"""Runs on a pool of workers: deploy/celery's instance, a real celery worker, RabbitMQ and Redis.
+"""Runs on a pool of workers: deploy/celery's instance, real celery workers, RabbitMQ and Redis.
 
-The deployment as operators start it: a `dagster-celery` worker in a process of its own, the
-daemon handing queued runs to `CeleryRunLauncher`, Dagster's storage and the warehouse in
-PostgreSQL, the object store on S3 (the test server). A day launched with `dagster job launch`
-runs on the worker and publishes its dataset. The deployment refuses what workers cannot share: a
-local object store folder, the embedded PostgreSQL. RabbitMQ (5672) and Redis (6379) must listen
-on loopback; without them the worker test is skipped, saying so.
+The deployment as operators start it: two `dagster-celery` workers in processes (and working
+folders) of their own, the daemon handing queued runs to `CeleryRunLauncher`, the webserver,
+Dagster's storage and the warehouse in PostgreSQL, the object store on S3 (the test server). A
+six-day backfill launched as the UI launches it runs one day per run, on both workers, and
+publishes each day once. The deployment refuses what workers cannot share: a local object store
+folder, the embedded PostgreSQL. RabbitMQ (5672) and Redis (6379) must listen on loopback;
+without them the worker test is skipped, saying so.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -23,9 +24,17 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import requests
 from dagster import instance_for_test, materialize
 from dagster_cli import clean_env, dagster_command, pg_url
 from psycopg import sql
+from test_services_e2e import (
+    LAUNCH,
+    STATUS,
+    free_port,
+    graphql,
+    partition_of,
+)
 
 from fraud_platform.definitions import daily_assets
 from fraud_platform.deployment import deployment_resources
@@ -51,12 +60,6 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def run_status(dagster_db: str, run_id: str) -> str | None:
-    with psycopg.connect(dagster_db) as connection:
-        row = connection.execute("SELECT status FROM runs WHERE run_id = %s", [run_id]).fetchone()
-    return None if row is None else str(row[0])
-
-
 @pytest.fixture
 def pool_env(
     tmp_path: Path, database_url: str, dagster_database: str, warehouse_schema: str, s3_env: str
@@ -80,97 +83,127 @@ def pool_env(
     yield env
 
 
-def test_a_day_runs_on_a_celery_worker(
-    pool_env: dict[str, str], tmp_path: Path, dagster_database: str, database_url: str
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """A service in a process (and session) of its own, its output in ``log``."""
+    with log.open("w") as handle:
+        return subprocess.Popen(
+            command,
+            cwd=log.parent,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def worker_command(queue: str, name: str) -> list[str]:
+    """`dagster-celery worker start` on ``queue``, one run at a time (so that days spread)."""
+    worker_yaml = str(REPO / "deploy" / "celery" / "worker.yaml")
+    return [
+        dagster_command("dagster-celery"),
+        *("worker", "start", "-A", "dagster_celery.app", "-y", worker_yaml),
+        *("-q", queue, "-n", name, "--", "--concurrency=1"),
+    ]
+
+
+def test_a_backfill_runs_its_days_on_two_workers(
+    pool_env: dict[str, str], tmp_path: Path, database_url: str
 ) -> None:
+    """Six days launched as the UI launches a backfill: each day is one run on a worker, both
+    workers run days, and every day is published once."""
     if not (listening(5672) and listening(6379)):
         pytest.skip("RabbitMQ (5672) and Redis (6379) must listen on 127.0.0.1")
+    days = [f"2024-10-0{d}" for d in range(1, 7)]
     generate_days(
         pool_env["FRAUD_STORAGE_URL"],
-        date.fromisoformat(DAY),
-        1,
-        SampleConfig(transactions_per_day=3_000, seed=3),
+        date.fromisoformat(days[0]),
+        len(days),
+        SampleConfig(transactions_per_day=2_000, seed=3),
     )
     queue = f"fraud-test-{uuid.uuid4().hex[:8]}"  # no other test's worker takes its runs
-    logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("worker", "daemon")}
-    worker = subprocess.Popen(
-        [
-            dagster_command("dagster-celery"),
-            "worker",
-            "start",
-            "-A",
-            "dagster_celery.app",
-            "-y",
-            str(REPO / "deploy" / "celery" / "worker.yaml"),
-            "-q",
-            queue,
-            "-n",
-            f"{queue}-w1",
-        ],
-        cwd=tmp_path,
-        env=pool_env,
-        stdout=logs["worker"],
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    daemon = subprocess.Popen(
-        [dagster_command("dagster-daemon"), "run", "-m", "fraud_platform.definitions"],
-        cwd=tmp_path,
-        env=pool_env,
-        stdout=logs["daemon"],
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    run_id = str(uuid.uuid4())
-    try:
-        launched = subprocess.run(
+    port = free_port()
+    folders = {name: tmp_path / name for name in ("w1", "w2", "services")}
+    for folder in folders.values():
+        folder.mkdir()
+    processes = [
+        start(worker_command(queue, f"{queue}-w1"), pool_env, folders["w1"] / "worker.log"),
+        start(worker_command(queue, f"{queue}-w2"), pool_env, folders["w2"] / "worker.log"),
+        start(
+            [dagster_command("dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
+            pool_env,
+            folders["services"] / "daemon.log",
+        ),
+        start(
             [
-                dagster_command(),
-                "job",
-                "launch",
-                "-m",
-                "fraud_platform.definitions",
-                "-j",
-                "daily_fraud_job",
-                "--run-id",
-                run_id,
-                "--tags",
-                json.dumps({"dagster/partition": DAY, "dagster-celery/queue": queue}),
+                dagster_command("dagster-webserver"),
+                *("-h", "127.0.0.1", "-p", str(port), "-w", str(REPO / "workspace.yaml")),
             ],
-            cwd=tmp_path,
-            env=pool_env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert launched.returncode == 0, launched.stderr[-3000:]
-        deadline = time.monotonic() + 300
-        status = None
+            pool_env,
+            folders["services"] / "webserver.log",
+        ),
+    ]
+    url = f"http://127.0.0.1:{port}/graphql"
+    try:
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            status = run_status(dagster_database, run_id)
-            if status in ("SUCCESS", "FAILURE", "CANCELED"):
-                break
-            time.sleep(2)
-        worker_log = (tmp_path / "worker.log").read_text()
-        assert status == "SUCCESS", (status, worker_log[-4000:])
-        assert run_id in worker_log  # the worker ran it, not this process
-    finally:
-        for process in (daemon, worker):
-            process.terminate()
-        for process in (daemon, worker):
             try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for handle in logs.values():
-            handle.close()
+                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(1)
+        # The UI's "Launch backfill" on daily_fraud_job's partitions: one run of the job per day.
+        params = {
+            "selector": {
+                "partitionSetName": "daily_fraud_job_partition_set",
+                "repositorySelector": {
+                    "repositoryName": "__repository__",
+                    "repositoryLocationName": "fraud_platform",
+                },
+            },
+            "partitionNames": days,
+            "tags": [{"key": "dagster-celery/queue", "value": queue}],
+        }
+        launched = graphql(url, LAUNCH, {"params": params})["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        deadline = time.monotonic() + 420
+        status: dict = {}
+        while time.monotonic() < deadline:
+            status = graphql(url, STATUS, {"id": launched["backfillId"]})
+            status = status["partitionBackfillOrError"]
+            if status["status"] not in ("REQUESTED", "CANCELING", "FAILING"):
+                break
+            time.sleep(3)
+        assert status.get("status") == "COMPLETED_SUCCESS", status
+        runs = status["runs"]
+        logs = {name: (folders[name] / "worker.log").read_text() for name in ("w1", "w2")}
+    finally:
+        stop(processes)
+    assert sorted(partition_of(run) for run in runs) == days  # one run per day
+    assert {run["status"] for run in runs} == {"SUCCESS"}, runs
+    ran_on = {
+        partition_of(run): [name for name, log in logs.items() if run["runId"] in log]
+        for run in runs
+    }
+    assert all(len(workers) == 1 for workers in ran_on.values()), ran_on
+    assert {workers[0] for workers in ran_on.values()} == {"w1", "w2"}, ran_on  # both worked
     with psycopg.connect(database_url) as connection:
-        datasets = connection.execute(
-            sql.SQL("SELECT partition_date::text, node_count FROM {}").format(
+        published = connection.execute(
+            sql.SQL("SELECT partition_date::text, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(
                 sql.Identifier(pool_env["FRAUD_DATABASE_SCHEMA"], "datasets")
             )
         ).fetchall()
-    assert [day for day, _ in datasets] == [DAY] and datasets[0][1] > 0
+    assert published == [(day, 1) for day in days]
 
 
 def test_workers_share_no_folder_and_no_embedded_database(
