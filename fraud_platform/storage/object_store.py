@@ -715,7 +715,7 @@ class ParquetIOManager(ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context: InitResourceContext) -> ParquetFilesIOManager:
         root = store_path(normalize_storage_url(self.base_url))
-        launcher = remote_run_launcher(context.instance)
+        launcher = remote_run_launcher(getattr(context, "instance", None))
         if launcher is not None and is_local(root):
             raise ObjectStoreAccessError(
                 f"the object store is a local folder ({root}), but this Dagster instance runs "

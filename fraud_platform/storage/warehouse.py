@@ -299,7 +299,7 @@ class PostgresWarehouse(ConfigurableResource):
     def setup_for_execution(self, context: InitResourceContext) -> None:
         """Refuse the embedded server where runs execute on workers of their own: each would
         start a database of its own, and the days would not meet."""
-        launcher = remote_run_launcher(context.instance)
+        launcher = remote_run_launcher(getattr(context, "instance", None))
         if launcher is not None and not self.database_url:
             raise WarehouseError(
                 f"no FRAUD_DATABASE_URL: the embedded PostgreSQL is this machine's, but this "
