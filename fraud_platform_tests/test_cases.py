@@ -13,7 +13,6 @@ from fraud_platform.defs.alerts.resources import record_alerts
 from fraud_platform.defs.cases.logic import (
     MAX_NOTE_CHARS,
     DecisionError,
-    current_decisions,
     parse_decision,
     token_digest,
 )
@@ -73,21 +72,6 @@ def test_a_decision_is_validated_field_by_field() -> None:
         with pytest.raises(DecisionError) as error:
             parse_decision(body)
         assert error.value.field == field, body
-
-
-def test_the_latest_decision_per_alert_is_the_current_one() -> None:
-    history = pd.DataFrame(
-        {
-            "alert_id": ["a", "a", "b"],
-            "decision_id": ["1", "2", "3"],
-            "decided_at": pd.to_datetime(
-                ["2024-10-02 10:00", "2024-10-02 11:00", "2024-10-02 09:00"]
-            ),
-            "decision": ["escalated", "confirmed", "dismissed"],
-        }
-    )
-    current = current_decisions(history).set_index("alert_id")["decision"].to_dict()
-    assert current == {"a": "confirmed", "b": "dismissed"}
 
 
 # -- the store ------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 A decision is one of `DECISIONS`; a dismissal names what the account legitimately is (a
 `category`, e.g. "payment processor"), so that it can silence that account's repeat alerts and
 become a label the next model learns from. Decisions are never edited: a new one supersedes the
-one before (`current_decisions`), and the history stays.
+one before (the newest is current), and the history stays.
 
 Analysts prove who they are with a token made by ``fraud-platform analysts add``: 32 random
 bytes, shown once and stored only as its SHA-256. A slow password hash is not needed for a
@@ -107,14 +107,6 @@ def new_token() -> str:
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def current_decisions(history: pd.DataFrame) -> pd.DataFrame:
-    """The latest decision per alert (by ``decided_at``, then ``decision_id``) of ``history``."""
-    if history.empty:
-        return history
-    ordered = history.sort_values(["decided_at", "decision_id"], kind="stable")
-    return ordered.drop_duplicates("alert_id", keep="last").reset_index(drop=True)
 
 
 def suppressing_dismissals(

@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from fraud_platform.defs.alerts.resources import ALERTS_TABLE
-from fraud_platform.defs.cases.resources import DECISIONS_TABLE
+from fraud_platform.defs.cases.resources import DECISIONS_TABLE, current_decision_join
 from fraud_platform.tables import PARTITION_COLUMN
 
 #: The queue's status filter: ``open`` is an alert nobody has decided on yet and that was sent;
@@ -109,15 +109,6 @@ def _alert_uuid(alert_id: str) -> uuid.UUID | None:
         return None
 
 
-def _current_decision(schema: str) -> sql.Composed:
-    """A LATERAL subquery: the alert ``a``'s newest decision, by the decisions' alert index."""
-    return sql.SQL(
-        "LEFT JOIN LATERAL (SELECT x.decision, x.category, x.analyst, x.decided_at "
-        "FROM {} AS x WHERE x.alert_id = a.alert_id "
-        "ORDER BY x.decided_at DESC, x.decision_id DESC LIMIT 1) AS d ON true"
-    ).format(_table(schema, DECISIONS_TABLE))
-
-
 def alert_queue(
     connection: psycopg.Connection,
     schema: str,
@@ -175,7 +166,7 @@ def alert_queue(
         alerts=_table(schema, ALERTS_TABLE),
         where=where,
         order=order,
-        current=_current_decision(schema),
+        current=current_decision_join(schema),
     )
     offset = (max(filters.page, 1) - 1) * page_size
     rows = connection.execute(query, [*params, page_size + 1, offset]).fetchall()
@@ -217,7 +208,7 @@ def case_alert(connection: psycopg.Connection, schema: str, alert_id: str) -> di
         "LEFT JOIN {datasets} AS s ON s.dataset_id = a.dataset_id WHERE a.alert_id = %s"
     ).format(
         alerts=_table(schema, ALERTS_TABLE),
-        current=_current_decision(schema),
+        current=current_decision_join(schema),
         datasets=_table(schema, "datasets"),
     )
     with connection.cursor(row_factory=dict_row) as cursor:
@@ -277,7 +268,7 @@ def other_alerts(
         "SELECT a.alert_id::text, a.partition_date::text, a.risk_score, a.pattern, d.decision, "
         "d.category FROM {alerts} AS a {current} WHERE a.account = %s AND a.alert_id <> %s "
         "ORDER BY a.partition_date DESC LIMIT %s"
-    ).format(alerts=_table(schema, ALERTS_TABLE), current=_current_decision(schema))
+    ).format(alerts=_table(schema, ALERTS_TABLE), current=current_decision_join(schema))
     rows = connection.execute(query, [account, _alert_uuid(alert_id), MAX_OTHER_ALERTS]).fetchall()
     return pd.DataFrame(rows, columns=list(OTHER_ALERT_COLUMNS))
 

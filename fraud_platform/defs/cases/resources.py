@@ -68,6 +68,16 @@ def _table(schema: str, name: str) -> sql.Identifier:
     return sql.Identifier(schema, name)
 
 
+def current_decision_join(schema: str) -> sql.Composed:
+    """A LATERAL join giving the alert ``a`` its newest decision as ``d`` (``decision,
+    category, analyst, decided_at``; NULLs when undecided), by the decisions' alert index."""
+    return sql.SQL(
+        "LEFT JOIN LATERAL (SELECT x.decision, x.category, x.analyst, x.decided_at "
+        "FROM {} AS x WHERE x.alert_id = a.alert_id "
+        "ORDER BY x.decided_at DESC, x.decision_id DESC LIMIT 1) AS d ON true"
+    ).format(_table(schema, DECISIONS_TABLE))
+
+
 # -- analysts -------------------------------------------------------------------------------------
 
 
@@ -189,14 +199,10 @@ def _alerts(
     query = sql.SQL(
         "SELECT a.alert_id::text, a.partition_date::text, a.account, a.risk_score, a.cluster, "
         "a.reasons, a.url, d.decision, d.category, d.analyst, d.decided_at "
-        "FROM {alerts} AS a LEFT JOIN LATERAL (SELECT decision, category, analyst, decided_at "
-        "FROM {decisions} AS x WHERE x.alert_id = a.alert_id "
-        "ORDER BY x.decided_at DESC, x.decision_id DESC LIMIT 1) AS d ON true "
+        "FROM {alerts} AS a {current} "
         "WHERE {where} ORDER BY a.partition_date DESC, a.risk_score DESC, a.account"
     ).format(
-        alerts=_table(schema, ALERTS_TABLE),
-        decisions=_table(schema, DECISIONS_TABLE),
-        where=where,
+        alerts=_table(schema, ALERTS_TABLE), current=current_decision_join(schema), where=where
     )
     return pd.DataFrame(connection.execute(query, params).fetchall(), columns=list(ALERT_COLUMNS))
 

@@ -13,7 +13,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from fraud_platform.defs.cases.resources import ensure_case_tables
+from fraud_platform.defs.cases.resources import current_decision_join, ensure_case_tables
 from fraud_platform.tables import PARTITION_COLUMN
 
 #: Decision states of an alert on the weekly page (``open``: no decision yet; ``silenced``: a
@@ -59,13 +59,8 @@ def week_decisions(connection: psycopg.Connection, schema: str, days: list[str])
         sql.SQL(
             "SELECT a.partition_date::text, CASE WHEN d.decision IS NOT NULL THEN d.decision "
             "WHEN a.suppressed_by IS NOT NULL THEN 'silenced' ELSE 'open' END AS state, count(*) "
-            "FROM {alerts} AS a LEFT JOIN LATERAL (SELECT decision FROM {decisions} AS x "
-            "WHERE x.alert_id = a.alert_id ORDER BY x.decided_at DESC, x.decision_id DESC "
-            "LIMIT 1) AS d ON true WHERE a.partition_date = ANY(%s) GROUP BY 1, 2"
-        ).format(
-            alerts=sql.Identifier(schema, "alerts"),
-            decisions=sql.Identifier(schema, "alert_decisions"),
-        ),
+            "FROM {alerts} AS a {current} WHERE a.partition_date = ANY(%s) GROUP BY 1, 2"
+        ).format(alerts=sql.Identifier(schema, "alerts"), current=current_decision_join(schema)),
         [[dt.date.fromisoformat(d) for d in days]],
     ).fetchall()
     counts = pd.DataFrame(rows, columns=[PARTITION_COLUMN, "state", "alerts"])
