@@ -89,17 +89,27 @@ def bearer_token(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-async def read_json(request: Request) -> Any:
-    """The request's JSON body; `DecisionError` for an unreadable one, `OverflowError` past
-    `MAX_BODY_BYTES` (counted as it arrives, whatever Content-Length says)."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request's body, `OverflowError` past ``limit`` bytes: refused at once when
+    Content-Length says so, and counted as it arrives whatever Content-Length says."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise OverflowError
     size, parts = 0, []
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             raise OverflowError
         parts.append(chunk)
+    return b"".join(parts)
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body; `DecisionError` for an unreadable one, `OverflowError` past
+    `MAX_BODY_BYTES`."""
+    body = await read_body(request, MAX_BODY_BYTES)
     try:
-        return json.loads(b"".join(parts) or b"null")
+        return json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError):
         raise DecisionError("body", "is not valid JSON") from None
 

@@ -50,6 +50,7 @@ from fraud_platform.defs.cases.sessions import (
     start_session,
 )
 from fraud_platform.viewer import case_pages
+from fraud_platform.viewer.api import read_body
 from fraud_platform.viewer.case_pages import LOGIN_PATH, QUEUE_PATH, Visitor, case_path
 
 if TYPE_CHECKING:
@@ -105,16 +106,10 @@ def same_origin(request: Request) -> bool:
 async def read_form(request: Request) -> FormData:
     """The request's urlencoded or multipart form, at most `MAX_FORM_BYTES` (counted as it
     arrives, whatever Content-Length says); `FormTooLarge` past that."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        raise FormTooLarge
-    size, parts = 0, []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FORM_BYTES:
-            raise FormTooLarge
-        parts.append(chunk)
-    body = b"".join(parts)
+    try:
+        body = await read_body(request, MAX_FORM_BYTES)
+    except OverflowError:
+        raise FormTooLarge from None
 
     async def replay() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
