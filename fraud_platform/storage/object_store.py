@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -366,6 +366,10 @@ class TransactionBatches:
     def per_file(self) -> list["TransactionBatches"]:
         """One value per file: one per day, as the IO manager stores them."""
         return [TransactionBatches((path,)) for path in self.paths]
+
+    def by_day(self) -> dict[str, "TransactionBatches"]:
+        """One value per stored day, by day: the IO manager names each day's file after it."""
+        return {PurePosixPath(path).stem: TransactionBatches((path,)) for path in self.paths}
 
     @property
     def num_rows(self) -> int:

@@ -2,7 +2,6 @@
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
 
 import pandas as pd
 from dagster import (
@@ -121,15 +120,21 @@ def high_risk_transfers(
     threshold), from their side: the timeline an analyst reviews on the account's case page."""
     threshold = publishing.high_risk_threshold
     high = account_scores[account_scores["risk_score"] >= threshold]
-    files = {PurePosixPath(path).stem: path for path in raw_transactions.paths}
-    parts = [transfers_of([], context.partition_keys[0], [])]
-    for day in context.partition_keys:
-        if day not in files:
-            continue
-        accounts = high.loc[high[PARTITION_COLUMN].astype("str") == day, "account"]
-        batches = TransactionBatches((files[day],)).batches(TRANSFER_VIEW_READ)
-        parts.append(transfers_of(batches, day, accounts.astype("str")))
-    transfers = pd.concat(parts, ignore_index=True) if len(parts) > 2 else parts[-1]
+    stored = raw_transactions.by_day()
+    parts = [
+        transfers_of(
+            stored[day].batches(TRANSFER_VIEW_READ),
+            day,
+            high.loc[high[PARTITION_COLUMN].astype("str") == day, "account"].astype("str"),
+        )
+        for day in context.partition_keys
+        if day in stored
+    ]
+    transfers = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else transfers_of([], context.partition_keys[0], [])
+    )
     return Output(
         transfers,
         metadata={

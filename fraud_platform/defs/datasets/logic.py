@@ -231,17 +231,16 @@ def high_risk_transfers(
                 keep = pc.is_in(own, value_set=wanted)
                 if not pc.any(keep).as_py():
                     continue
+                kept = batch.filter(keep)
                 parts.append(
                     pd.DataFrame(
                         {
                             "account": pc.filter(own, keep).to_pandas(),
                             "direction": direction,
                             "counterparty": pc.filter(other, keep).to_pandas(),
-                            "amount": pc.filter(batch.column("amount"), keep).to_numpy(),
-                            "timestamp": pc.filter(batch.column("timestamp"), keep).to_pandas(),
-                            "transaction_id": pc.filter(
-                                batch.column("transaction_id"), keep
-                            ).to_pandas(),
+                            "amount": kept.column("amount").to_numpy(),
+                            "timestamp": kept.column("timestamp").to_pandas(),
+                            "transaction_id": kept.column("transaction_id").to_pandas(),
                         }
                     )
                 )

@@ -2,7 +2,6 @@
 
 import warnings
 from collections.abc import Iterator
-from pathlib import PurePosixPath
 
 import pandas as pd
 from dagster import (
@@ -66,11 +65,11 @@ def account_features(
     Read from the day's individual transfers (a row group at a time, coded to the node table),
     because the collapsed graph has lost the order of events.
     """
-    files = {PurePosixPath(path).stem: path for path in raw_transactions.paths}
+    stored = raw_transactions.by_day()
     parts, transfers = [], 0
     for day, nodes, edges in days_of(transaction_graph):
         day_transfers = code_transfers(
-            TransactionBatches((files[day],)).batches(TRANSFER_COLUMNS, BATCH_ROWS),
+            stored[day].batches(TRANSFER_COLUMNS, BATCH_ROWS),
             nodes["account"],
         )
         transfers += len(day_transfers)
