@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import psycopg
+import pytest
+import requests
 
 from fraud_platform.settings import Settings
 
@@ -47,3 +50,15 @@ def pg_url(conninfo: str) -> str:
     if host.startswith("/"):
         return f"postgresql://{user}@/{info['dbname']}?host={host}&port={port}"
     return f"postgresql://{user}@{host}:{port}/{info['dbname']}"
+
+
+def wait_until_serving(port: int, log: Path, timeout: float = 120) -> None:
+    """Wait for a `dagster-webserver` on loopback ``port`` to answer; fail with its ``log``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            time.sleep(1)
+    pytest.fail("webserver did not start: " + log.read_text()[-3000:])

@@ -101,6 +101,7 @@ def settings(storage_dir: Path, database_url: str, warehouse_schema: str, monkey
         "FRAUD_ALERT_SLACK_CHANNEL",
         "FRAUD_ALERT_SLACK_API_URL",
         "FRAUD_ALERT_TOP_N",
+        "FRAUD_DISMISS_MARGIN",
     ):
         monkeypatch.delenv(name, raising=False)
     return Settings(

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import psycopg
-import pytest
 from dagster import DagsterInstance, build_sensor_context, materialize
 from psycopg import sql
 from test_alerts import (
@@ -18,6 +17,7 @@ from test_alerts import (
     THRESHOLD,
     Ticker,
     run_days,
+    settings,  # noqa: F401  (the deployment fixture both files use)
     write_landing,
 )
 
@@ -40,37 +40,23 @@ from fraud_platform.storage.warehouse import PostgresWarehouse
 LABEL_INPUTS = (transaction_graph, account_features, account_history, account_scores)
 
 
-@pytest.fixture
-def settings(storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch) -> Settings:
-    monkeypatch.setenv("FRAUD_DATABASE_URL", database_url)
-    for name in ("FRAUD_ALERT_WEBHOOK_URL", "SLACK_BOT_TOKEN", "FRAUD_DISMISS_MARGIN"):
-        monkeypatch.delenv(name, raising=False)
-    return Settings(
-        storage_url=str(storage_dir),
-        database_url=database_url,
-        viewer_base_url="http://viewer.test",
-        high_risk_threshold=THRESHOLD,
-        database_schema=warehouse_schema,
-        risk_score="rules",  # hand-built days: the rules keep their high-risk accounts fixed
-        alert_budget_share=1.0,
-    )
-
-
-def recorded(settings: Settings, day: str) -> dict[str, tuple[bool, bool]]:
+def recorded(deployment: Settings, day: str) -> dict[str, tuple[bool, bool]]:
     """account -> (silenced?, delivered?) of the day's recorded alerts."""
-    with psycopg.connect(str(settings.database_url)) as connection:
+    with psycopg.connect(str(deployment.database_url)) as connection:
         rows = connection.execute(
             sql.SQL(
                 "SELECT account, suppressed_by IS NOT NULL, delivered_at IS NOT NULL FROM {} "
                 "WHERE partition_date = %s"
-            ).format(sql.Identifier(settings.database_schema, "alerts")),
+            ).format(sql.Identifier(deployment.database_schema, "alerts")),
             [day],
         ).fetchall()
     return {account: (silenced, delivered) for account, silenced, delivered in rows}
 
 
 def test_decisions_reach_the_next_days(
-    settings: Settings, storage_dir: Path, instance: DagsterInstance
+    settings: Settings,  # noqa: F811  (the fixture imported above)
+    storage_dir: Path,
+    instance: DagsterInstance,
 ) -> None:
     for day in (DAY1, DAY2, DAY3):
         write_landing(storage_dir, day, {"M1": 20, "M2": 12})

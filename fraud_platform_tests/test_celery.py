@@ -24,9 +24,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import requests
 from dagster import instance_for_test, materialize
-from dagster_cli import clean_env, dagster_command, pg_url
+from dagster_cli import clean_env, dagster_command, pg_url, wait_until_serving
 from psycopg import sql
 from test_services_e2e import (
     LAUNCH,
@@ -155,13 +154,7 @@ def test_a_backfill_runs_its_days_on_two_workers(
     ]
     url = f"http://127.0.0.1:{port}/graphql"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(1)
+        wait_until_serving(port, folders["services"] / "webserver.log")
         # The UI's "Launch backfill" on daily_fraud_job's partitions: one run of the job per day.
         params = {
             "selector": {

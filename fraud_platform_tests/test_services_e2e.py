@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
-from dagster_cli import clean_env, pg_url
+from dagster_cli import clean_env, pg_url, wait_until_serving
 from http_receiver import Receiver
 from psycopg import sql
 
@@ -178,17 +178,7 @@ def deployment(
     ]
     url = f"http://127.0.0.1:{port}/graphql"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(1)
-        else:
-            pytest.fail(
-                "webserver did not start: " + (tmp_path / "webserver.log").read_text()[-3000:]
-            )
+        wait_until_serving(port, tmp_path / "webserver.log")
         yield url, receiver, env
     finally:
         for process in processes:
