@@ -1,16 +1,19 @@
 """Runs on a pool of workers: deploy/celery's instance, real celery workers, RabbitMQ and Redis.
 
-The deployment as operators start it: two `dagster-celery` workers in processes (and working
-folders) of their own, the daemon handing queued runs to `CeleryRunLauncher`, the webserver,
-Dagster's storage and the warehouse in PostgreSQL, the object store on S3 (the test server). A
-six-day backfill launched as the UI launches it runs one day per run, on both workers, and
-publishes each day once. The deployment refuses what workers cannot share: a local object store
-folder, the embedded PostgreSQL. RabbitMQ (5672) and Redis (6379) must listen on loopback;
-without them the worker test is skipped, saying so.
+The deployment as operators start it: `dagster-celery` workers in processes (and working folders)
+of their own, the daemon handing queued runs to the pool's run launcher, the webserver, Dagster's
+storage and the warehouse in PostgreSQL, the object store on S3 (the test server). A six-day
+backfill launched as the UI launches it runs one day per run, on both workers, and publishes each
+day once. A worker killed mid-day is noticed by run monitoring, its day runs again on the other
+worker, and the day is published once. A broker that does not answer fails the run with a message
+naming it, and nothing is written. The deployment refuses what workers cannot share: a local
+object store folder, the embedded PostgreSQL. RabbitMQ (5672) and Redis (6379) must listen on
+loopback; without them the worker tests are skipped, saying so.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,21 +21,28 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import fsspec
 import psycopg
 import pytest
+import yaml
 from dagster import instance_for_test, materialize
 from dagster_cli import clean_env, dagster_command, pg_url, wait_until_serving
 from psycopg import sql
 from test_services_e2e import (
     LAUNCH,
+    RUNS,
     STATUS,
     free_port,
     graphql,
     partition_of,
+    wait_for_runs,
 )
 
 from fraud_platform.definitions import daily_assets
@@ -46,10 +56,11 @@ REPO = Path(__file__).resolve().parents[1]
 DAY = "2024-10-01"
 BROKER = "pyamqp://guest:guest@127.0.0.1:5672//"
 BACKEND = "redis://127.0.0.1:6379/5"
+BROKER_CONFIG = {"broker": BROKER, "backend": BACKEND}
 CELERY_LAUNCHER = {
     "module": "dagster_celery.launcher",
     "class": "CeleryRunLauncher",
-    "config": {"broker": BROKER, "backend": BACKEND},
+    "config": BROKER_CONFIG,
 }
 
 
@@ -116,46 +127,44 @@ def worker_command(queue: str, name: str) -> list[str]:
     ]
 
 
-def test_a_backfill_runs_its_days_on_two_workers(
-    pool_env: dict[str, str], tmp_path: Path, database_url: str
-) -> None:
-    """Six days launched as the UI launches a backfill: each day is one run on a worker, both
-    workers run days, and every day is published once."""
-    if not (listening(5672) and listening(6379)):
-        pytest.skip("RabbitMQ (5672) and Redis (6379) must listen on 127.0.0.1")
-    days = [f"2024-10-0{d}" for d in range(1, 7)]
-    generate_days(
-        pool_env["FRAUD_STORAGE_URL"],
-        date.fromisoformat(days[0]),
-        len(days),
-        SampleConfig(transactions_per_day=2_000, seed=3),
-    )
-    queue = f"fraud-test-{uuid.uuid4().hex[:8]}"  # no other test's worker takes its runs
-    port = free_port()
-    folders = {name: tmp_path / name for name in ("w1", "w2", "services")}
-    for folder in folders.values():
-        folder.mkdir()
-    processes = [
-        start(worker_command(queue, f"{queue}-w1"), pool_env, folders["w1"] / "worker.log"),
-        start(worker_command(queue, f"{queue}-w2"), pool_env, folders["w2"] / "worker.log"),
-        start(
-            [dagster_command("dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-            pool_env,
-            folders["services"] / "daemon.log",
-        ),
-        start(
-            [
-                dagster_command("dagster-webserver"),
-                *("-h", "127.0.0.1", "-p", str(port), "-w", str(REPO / "workspace.yaml")),
-            ],
-            pool_env,
-            folders["services"] / "webserver.log",
-        ),
-    ]
-    url = f"http://127.0.0.1:{port}/graphql"
-    try:
-        wait_until_serving(port, folders["services"] / "webserver.log")
-        # The UI's "Launch backfill" on daily_fraud_job's partitions: one run of the job per day.
+RUN = """
+query Run($runId: ID!) {
+  runOrError(runId: $runId) { __typename ... on Run { status tags { key value } } }
+}
+"""
+EVENTS = """
+query Events($runId: ID!) {
+  logsForRun(runId: $runId) {
+    __typename
+    ... on EventConnection {
+      events {
+        __typename
+        ... on MessageEvent { message }
+        ... on MaterializationEvent { assetKey { path } }
+        ... on EngineEvent { error { message } }
+      }
+    }
+  }
+}
+"""
+
+
+@dataclass
+class Pool:
+    """A running pool: the webserver's GraphQL url, each worker's process and folder."""
+
+    url: str
+    workers: dict[str, subprocess.Popen]
+    folders: dict[str, Path]
+
+    def run(self, run_id: str) -> dict:
+        return graphql(self.url, RUN, {"runId": run_id})["runOrError"]
+
+    def events(self, run_id: str) -> list[dict]:
+        return graphql(self.url, EVENTS, {"runId": run_id})["logsForRun"]["events"]
+
+    def launch_days(self, days: list[str], queue: str) -> str:
+        """The UI's "Launch backfill" on daily_fraud_job's partitions: one run per day."""
         params = {
             "selector": {
                 "partitionSetName": "daily_fraud_job_partition_set",
@@ -167,21 +176,105 @@ def test_a_backfill_runs_its_days_on_two_workers(
             "partitionNames": days,
             "tags": [{"key": "dagster-celery/queue", "value": queue}],
         }
-        launched = graphql(url, LAUNCH, {"params": params})["launchPartitionBackfill"]
+        launched = graphql(self.url, LAUNCH, {"params": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        return launched["backfillId"]
+
+    def backfill_runs(self, backfill_id: str, count: int, timeout: float) -> list[dict]:
+        """The backfill's runs once ``count`` of them have finished."""
+        return wait_for_runs(
+            self.url, [{"key": "dagster/backfill", "value": backfill_id}], count, timeout
+        )
+
+
+def edit_instance(env: dict[str, str], **sections: dict) -> None:
+    """Change sections of the pool's dagster.yaml (before its processes start)."""
+
+    def merge(into: dict, values: dict) -> dict:
+        for key, value in values.items():
+            into[key] = merge(into.get(key, {}), value) if isinstance(value, dict) else value
+        return into
+
+    path = Path(env["DAGSTER_HOME"]) / "dagster.yaml"
+    path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), sections)))
+
+
+@contextmanager
+def pool(env: dict[str, str], tmp_path: Path, queue: str, workers: int) -> Iterator[Pool]:
+    """``workers`` celery workers on ``queue``, the daemon and the webserver, stopped after."""
+    if not (listening(5672) and listening(6379)):
+        pytest.skip("RabbitMQ (5672) and Redis (6379) must listen on 127.0.0.1")
+    names = [f"w{i}" for i in range(1, workers + 1)]
+    folders = {name: tmp_path / name for name in (*names, "services")}
+    for folder in folders.values():
+        folder.mkdir()
+    port = free_port()
+    processes = {
+        name: start(worker_command(queue, f"{queue}-{name}"), env, folders[name] / "worker.log")
+        for name in names
+    }
+    services = [
+        start(
+            [dagster_command("dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
+            env,
+            folders["services"] / "daemon.log",
+        ),
+        start(
+            [
+                dagster_command("dagster-webserver"),
+                *("-h", "127.0.0.1", "-p", str(port), "-w", str(REPO / "workspace.yaml")),
+            ],
+            env,
+            folders["services"] / "webserver.log",
+        ),
+    ]
+    try:
+        wait_until_serving(port, folders["services"] / "webserver.log")
+        yield Pool(f"http://127.0.0.1:{port}/graphql", processes, folders)
+    finally:
+        stop([*processes.values(), *services])
+
+
+def worker_log(pool: Pool, name: str) -> str:
+    return (pool.folders[name] / "worker.log").read_text()
+
+
+def published(database_url: str, schema: str, table: str) -> list[tuple]:
+    """Rows per day in one of the warehouse's tables."""
+    with psycopg.connect(database_url) as connection:
+        return connection.execute(
+            sql.SQL("SELECT partition_date::text, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(
+                sql.Identifier(schema, table)
+            )
+        ).fetchall()
+
+
+def test_a_backfill_runs_its_days_on_two_workers(
+    pool_env: dict[str, str], tmp_path: Path, database_url: str
+) -> None:
+    """Six days launched as the UI launches a backfill: each day is one run on a worker, both
+    workers run days, and every day is published once."""
+    days = [f"2024-10-0{d}" for d in range(1, 7)]
+    generate_days(
+        pool_env["FRAUD_STORAGE_URL"],
+        date.fromisoformat(days[0]),
+        len(days),
+        SampleConfig(transactions_per_day=2_000, seed=3),
+    )
+    queue = f"fraud-test-{uuid.uuid4().hex[:8]}"  # no other test's worker takes its runs
+    with pool(pool_env, tmp_path, queue, workers=2) as workers:
+        backfill_id = workers.launch_days(days, queue)
         deadline = time.monotonic() + 420
         status: dict = {}
         while time.monotonic() < deadline:
-            status = graphql(url, STATUS, {"id": launched["backfillId"]})
+            status = graphql(workers.url, STATUS, {"id": backfill_id})
             status = status["partitionBackfillOrError"]
             if status["status"] not in ("REQUESTED", "CANCELING", "FAILING"):
                 break
             time.sleep(3)
         assert status.get("status") == "COMPLETED_SUCCESS", status
         runs = status["runs"]
-        logs = {name: (folders[name] / "worker.log").read_text() for name in ("w1", "w2")}
-    finally:
-        stop(processes)
+        logs = {name: worker_log(workers, name) for name in ("w1", "w2")}
     assert sorted(partition_of(run) for run in runs) == days  # one run per day
     assert {run["status"] for run in runs} == {"SUCCESS"}, runs
     ran_on = {
@@ -190,17 +283,161 @@ def test_a_backfill_runs_its_days_on_two_workers(
     }
     assert all(len(workers) == 1 for workers in ran_on.values()), ran_on
     assert {workers[0] for workers in ran_on.values()} == {"w1", "w2"}, ran_on  # both worked
+    schema = pool_env["FRAUD_DATABASE_SCHEMA"]
+    assert published(database_url, schema, "datasets") == [(day, 1) for day in days]
+
+
+def test_a_day_whose_worker_is_killed_fails_and_runs_again_on_another(
+    pool_env: dict[str, str], tmp_path: Path, database_url: str
+) -> None:
+    """SIGKILL to the worker running a day, after its first asset: run monitoring marks the run
+    failed within its poll interval plus the launcher's two pings, the daemon's run retry runs the
+    day on the other worker, and the day is published once."""
+    poll, ping = 5, 3
+    edit_instance(
+        pool_env,
+        run_monitoring={"poll_interval_seconds": poll},
+        run_launcher={"config": {"worker_ping_timeout": ping}},
+    )
+    generate_days(
+        pool_env["FRAUD_STORAGE_URL"],
+        date.fromisoformat(DAY),
+        1,
+        SampleConfig(transactions_per_day=30_000, seed=5),
+    )
+    queue = f"fraud-test-{uuid.uuid4().hex[:8]}"
+    with pool(pool_env, tmp_path, queue, workers=2) as workers:
+        backfill_id = workers.launch_days([DAY], queue)
+        tags = [{"key": "dagster/backfill", "value": backfill_id}]
+        first = wait_until(
+            lambda: graphql(workers.url, RUNS, {"tags": tags})["runsOrError"]["results"], 120
+        )[0]
+        run_id = first["runId"]
+        wait_until(
+            lambda: [
+                e for e in workers.events(run_id) if e["__typename"] == "MaterializationEvent"
+            ],
+            240,
+        )
+        victim = next(name for name in workers.workers if run_id in worker_log(workers, name))
+        os.killpg(workers.workers[victim].pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_until(lambda: workers.run(run_id)["status"] == "FAILURE", 120)
+        noticed_in = time.monotonic() - killed_at
+        events = workers.events(run_id)
+        retry = wait_until(lambda: retries_of(workers, run_id), 120)[0]
+        wait_until(lambda: workers.run(retry)["status"] in ("SUCCESS", "FAILURE"), 300)
+        retried = workers.run(retry)
+        survivor = next(name for name in workers.workers if name != victim)
+        survivor_log = worker_log(workers, survivor)
+    materialized = [
+        e["assetKey"]["path"][-1] for e in events if e["__typename"] == "MaterializationEvent"
+    ]
+    assert "fraud_dataset" not in materialized, materialized  # killed in the middle of the day
+    assert noticed_in < poll + 2 * ping + 15, noticed_in
+    messages = " ".join(e.get("message") or "" for e in events)
+    assert f"{queue}-{victim}" in messages and "did not answer" in messages, messages
+    assert retried["status"] == "SUCCESS", retried
+    assert {t["key"]: t["value"] for t in retried["tags"]}["dagster/partition"] == DAY
+    assert retry in survivor_log
+    schema = pool_env["FRAUD_DATABASE_SCHEMA"]
+    assert published(database_url, schema, "datasets") == [(DAY, 1)]
     with psycopg.connect(database_url) as connection:
-        published = connection.execute(
-            sql.SQL("SELECT partition_date::text, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(
-                sql.Identifier(pool_env["FRAUD_DATABASE_SCHEMA"], "datasets")
+        alerts = connection.execute(
+            sql.SQL("SELECT count(*), count(DISTINCT account) FROM {}").format(
+                sql.Identifier(schema, "alerts")
             )
+        ).fetchone()
+    assert alerts[0] == alerts[1], alerts  # no account alerted twice for the day
+
+
+def test_an_unreachable_broker_fails_the_run_naming_it_and_writes_nothing(
+    pool_env: dict[str, str], tmp_path: Path, database_url: str
+) -> None:
+    """The broker does not answer when the daemon hands it a day: the run fails with a message
+    naming the broker (no password) and the setting, and the day wrote nothing."""
+    closed = free_port()  # nothing listens there
+    pool_env["FRAUD_CELERY_BROKER"] = f"pyamqp://guest:secret-pw@127.0.0.1:{closed}//"
+    generate_days(
+        pool_env["FRAUD_STORAGE_URL"],
+        date.fromisoformat(DAY),
+        1,
+        SampleConfig(transactions_per_day=500),
+    )
+    generated = store_keys(pool_env)
+    queue = f"fraud-test-{uuid.uuid4().hex[:8]}"
+    with pool(pool_env, tmp_path, queue, workers=0) as workers:
+        backfill_id = workers.launch_days([DAY], queue)
+        runs = workers.backfill_runs(backfill_id, 1, 180)
+        run_id = runs[0]["runId"]
+        events = workers.events(run_id)
+    assert runs[0]["status"] == "FAILURE", runs
+    errors = " ".join((e.get("error") or {}).get("message", "") for e in events if e.get("error"))
+    assert f"cannot reach the celery broker pyamqp://guest:**@127.0.0.1:{closed}//" in errors, (
+        errors
+    )
+    assert "FRAUD_CELERY_BROKER" in errors and "wrote nothing" in errors
+    assert "secret-pw" not in json.dumps(events)
+    assert not [e for e in events if e["__typename"] == "MaterializationEvent"]
+    assert day_rows(database_url, pool_env["FRAUD_DATABASE_SCHEMA"]) == {}
+    assert store_keys(pool_env) == generated  # the input, and nothing beside it
+
+
+def store_keys(env: dict[str, str]) -> list[str]:
+    """Every object under the pool's object store prefix."""
+    s3 = fsspec.filesystem("s3")
+    s3.invalidate_cache()
+    return s3.find(env["FRAUD_STORAGE_URL"].removeprefix("s3://"))
+
+
+def day_rows(database_url: str, schema: str) -> dict[str, int]:
+    """The warehouse tables of ``schema`` that hold any row of a day, with their row counts."""
+    with psycopg.connect(database_url) as connection:
+        tables = connection.execute(
+            "SELECT table_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND column_name = 'partition_date'",
+            (schema,),
         ).fetchall()
-    assert published == [(day, 1) for day in days]
+        counts = {
+            table: connection.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))
+            ).fetchone()[0]
+            for (table,) in tables
+        }
+    return {table: count for table, count in counts.items() if count}
 
 
+def wait_until(probe: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
+    """``probe()``'s first truthy value within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"nothing within {timeout} s: {probe()!r}")
+
+
+def retries_of(pool: Pool, run_id: str) -> list[str]:
+    """The runs the daemon launched to retry ``run_id``."""
+    tags = [{"key": "dagster/parent_run_id", "value": run_id}]
+    return [r["runId"] for r in graphql(pool.url, RUNS, {"tags": tags})["runsOrError"]["results"]]
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        CELERY_LAUNCHER,
+        {**CELERY_LAUNCHER, "module": "fraud_platform.launcher", "class": "PoolRunLauncher"},
+    ],
+    ids=["CeleryRunLauncher", "PoolRunLauncher"],
+)
 def test_workers_share_no_folder_and_no_embedded_database(
-    storage_dir: Path, warehouse_schema: str, database_url: str, monkeypatch: pytest.MonkeyPatch
+    launcher: dict,
+    storage_dir: Path,
+    warehouse_schema: str,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With a run launcher that runs runs on other machines, a local object store and the
     embedded PostgreSQL are refused at once, each naming the setting to change."""
@@ -217,7 +454,7 @@ def test_workers_share_no_folder_and_no_embedded_database(
         database_schema=warehouse_schema,
         **common,
     )
-    with instance_for_test(overrides={"run_launcher": CELERY_LAUNCHER}) as instance:
+    with instance_for_test(overrides={"run_launcher": launcher}) as instance:
         for settings, expected in (
             (local, "the object store is a local folder"),
             (embedded, "no FRAUD_DATABASE_URL"),
@@ -236,7 +473,7 @@ def test_workers_share_no_folder_and_no_embedded_database(
             assert not result.success
             failures = [e for e in result.all_events if e.is_failure]
             text = " ".join(str(e.event_specific_data) for e in failures)
-            assert expected in text and "CeleryRunLauncher" in text, text
+            assert expected in text and launcher["class"] in text, text
 
 
 def test_the_single_machine_deployment_is_the_repositorys_own() -> None:

@@ -82,8 +82,11 @@ REMOTE_RUN_LAUNCHERS = frozenset(
 def remote_run_launcher(instance: object | None) -> str | None:
     """The name of ``instance``'s run launcher when it runs runs on other machines, else None."""
     launcher = getattr(instance, "run_launcher", None) if instance is not None else None
-    name = type(launcher).__name__ if launcher is not None else None
-    return name if name in REMOTE_RUN_LAUNCHERS else None
+    if launcher is None:
+        return None
+    # A subclass (the pool's PoolRunLauncher) runs runs where its base does.
+    remote = any(kind.__name__ in REMOTE_RUN_LAUNCHERS for kind in type(launcher).__mro__)
+    return type(launcher).__name__ if remote else None
 
 
 def is_local(path: UPath) -> bool:
