@@ -118,7 +118,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise SystemExit(str(error)) from None
-    engine = get_engine(args.engine or settings.graph_engine)
+    engine = get_engine(args.engine or settings.graph_engine, settings.dask_scheduler)
     print(
         f"Worlds {', '.join(plan.worlds)}; each held out once. Learned from training seeds "
         f"{plan.train_seeds}, days 1-{plan.learned_days}; reported on seeds {plan.test_seeds} of "
@@ -159,7 +159,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         days=args.days,
         transactions_per_day=args.transactions,
     )
-    engine = get_engine(args.engine or Settings.from_env().graph_engine)
+    settings = Settings.from_env()
+    engine = get_engine(args.engine or settings.graph_engine, settings.dask_scheduler)
     started = time.perf_counter()
     days = recipe_days(
         recipe,
@@ -302,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="high-risk threshold (default: FRAUD_HIGH_RISK_THRESHOLD or 0.5)",
     )
     evaluate.add_argument(
-        "--engine", default=None, help="graph engine: auto, cpu or gpu (FRAUD_GRAPH_ENGINE)"
+        "--engine",
+        default=None,
+        help="graph engine: auto, cpu, gpu or multigpu (FRAUD_GRAPH_ENGINE)",
     )
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -319,7 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="fraud_platform/defs/model/packaged", help="folder to write the model to"
     )
     train.add_argument(
-        "--engine", default=None, help="graph engine: auto, cpu or gpu (FRAUD_GRAPH_ENGINE)"
+        "--engine",
+        default=None,
+        help="graph engine: auto, cpu, gpu or multigpu (FRAUD_GRAPH_ENGINE)",
     )
     train.set_defaults(func=cmd_train)
 

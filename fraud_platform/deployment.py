@@ -54,7 +54,9 @@ def deployment_resources(settings: Settings | None = None) -> dict[str, Any]:
         "landing_zone": LandingZone(
             url=settings.landing_url, max_file_bytes=settings.max_file_bytes
         ),
-        "graph_engine": GraphEngineResource(engine=settings.graph_engine),
+        "graph_engine": GraphEngineResource(
+            engine=settings.graph_engine, dask_scheduler=settings.dask_scheduler
+        ),
         "watchlist": Watchlist(url=watchlist_url(settings.storage_url), decisions=warehouse),
         "publishing": DatasetPublishing(
             viewer_base_url=settings.viewer_base_url,

@@ -76,6 +76,8 @@ class Settings:
     risk_score: str = "model"
     daily_schedule_time: str = DEFAULT_DAILY_SCHEDULE_TIME
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    #: The dask-cuda cluster of the multigpu engine: a scheduler address or scheduler file.
+    dask_scheduler: str | None = None
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -102,6 +104,7 @@ class Settings:
             risk_score=env.get("FRAUD_RISK_SCORE") or "model",
             daily_schedule_time=env.get("FRAUD_DAILY_SCHEDULE_TIME") or DEFAULT_DAILY_SCHEDULE_TIME,
             max_file_bytes=int(env.get("FRAUD_MAX_FILE_BYTES") or DEFAULT_MAX_FILE_BYTES),
+            dask_scheduler=(env.get("FRAUD_DASK_SCHEDULER") or "").strip() or None,
         )
 
     @property

@@ -7,17 +7,20 @@ signatures and documented behaviour of RAPIDS 26.10 (cugraph ``link_analysis/pag
 ``community/louvain.py`` and ``leiden.py``, ``components/connectivity.py``,
 ``layout/force_atlas2.py`` with ``cpp/src/layout/legacy/exact_fa2.cuh`` and ``fa2_kernels.cuh``,
 ``structure/graph_classes.py``, ``graph_implementation/simpleGraph.py``,
-``cpp/src/link_analysis/pagerank_impl.cuh``; cudf ``core/algorithms.py``) and computes on the CPU
-with pandas, numpy, scipy and networkit.
+``cpp/src/link_analysis/pagerank_impl.cuh``, ``cpp/src/c_api/graph_sg.cpp``,
+``cpp/src/structure/create_graph_from_edgelist_impl.cuh``; cudf ``core/algorithms.py``) and
+computes on the CPU with pandas, numpy, scipy and networkit.
 
-It behaves like cuGraph where the engine depends on it: a plain ``Graph`` keeps one row of a
-repeated pair, its default symmetrization keeps the smaller weight of a→b and b→a, PageRank warns
+It behaves like cuGraph where the engine depends on it: with ``renumber=False`` a graph has the
+vertices 0..largest edge id, or with ``vertices`` exactly those given (every algorithm answers for
+each), a plain ``Graph`` keeps one row of a repeated pair, its default symmetrization keeps the smaller weight of a→b and b→a, PageRank warns
 about a graph not stored transposed and raises ``FailedToConvergeError`` (no details) when
 ``fail_on_nonconvergence`` is set, Louvain, Leiden and WCC refuse directed graphs, result rows
 come in no promised order, ForceAtlas2 starts from positions drawn from ``random_state``. It is
 stricter than cuGraph where the engine must not rely on
-leniency: it models ``renumber=False`` with int32 ids only, refuses an edge list declared
-symmetric that is not, and refuses personalization input that cuGraph leaves unchecked.
+leniency: it models ``renumber=False`` with int32 ids only (``vertices`` too, and only as a
+cudf Series), refuses an edge list declared symmetric that is not, and refuses personalization
+input that cuGraph leaves unchecked.
 """
 
 from __future__ import annotations
@@ -127,7 +130,12 @@ class FailedToConvergeError(Exception):
 
 
 class Graph:
-    """``cugraph.Graph`` built by ``from_cudf_edgelist`` with ``renumber=False``."""
+    """``cugraph.Graph`` built by ``from_cudf_edgelist`` with ``renumber=False``.
+
+    Its vertices are 0..max edge id, or the ``vertices`` given: a vertex without an edge is
+    dangling for PageRank and alone in its Louvain/Leiden community and its component, since
+    every algorithm runs on all ``vertex_count`` vertices (as cuGraph's C++ does).
+    """
 
     def __init__(self, m_graph: Any = None, directed: bool = False) -> None:
         if m_graph is not None:
@@ -166,7 +174,7 @@ class Graph:
             raise RuntimeError("Graph already has values")
         if self._directed and symmetrize:
             raise ValueError("The edgelist can only be symmetrized for undirected graphs.")
-        if any(a is not None for a in (edge_attr, edge_id, edge_type, vertices)):
+        if any(a is not None for a in (edge_attr, edge_id, edge_type)):
             raise NotImplementedError("the stand-in models weight= only")
         if not isinstance(input_df, DataFrame):
             raise TypeError("input should be a cudf.DataFrame or a dask_cudf dataFrame")
@@ -201,7 +209,10 @@ class Graph:
         self.src = edges["src"].to_numpy(dtype=np.int32)
         self.dst = edges["dst"].to_numpy(dtype=np.int32)
         self.weights = edges["weight"].to_numpy()
-        self.vertex_count = int(max(self.src.max(), self.dst.max())) + 1 if len(edges) else 0
+        if vertices is None:  # create_graph_from_edgelist_impl.cuh: 1 + the largest edge id
+            self.vertex_count = int(max(self.src.max(), self.dst.max())) + 1 if len(edges) else 0
+        else:
+            self.vertex_count = _vertex_list_size(vertices, self.src, self.dst)
         if not self._directed:
             self._require_symmetric()
         self.input_df = input_df
@@ -228,6 +239,45 @@ class Graph:
         return nk.GraphFromCoo(
             (weight, (row, col)), n=self.vertex_count, weighted=True, directed=False
         )
+
+
+def _vertex_list_size(vertices: Any, src: np.ndarray, dst: np.ndarray) -> int:
+    """The vertex count of a graph built with ``vertices`` and ``renumber=False``: its length.
+
+    cuGraph checks it (``simpleGraph.py`` builds with ``do_expensive_check=True``):
+    ``expensive_check_edgelist`` wants no repeated id, the ids 0..k-1 and every edge id among
+    them, then ``graph_sg.cpp`` wants them in that order. A list would be cast to the edges'
+    type and an int64 Series widen the graph to int64 (with a warning); the stand-in refuses
+    both, as the engine promises int32 ids.
+    """
+    if not isinstance(vertices, Series):
+        raise NotImplementedError("the stand-in models vertices as a cudf.Series only")
+    ids = vertices.to_numpy()
+    if ids.dtype != np.int32:
+        raise TypeError(f"the GPU engine promises int32 vertex ids, got vertices of {ids.dtype}")
+    # pylibcugraph's assert_success: a failed CUGRAPH_EXPECTS is an UNKNOWN_ERROR (RuntimeError),
+    # the C API's own check an INVALID_INPUT (ValueError).
+    api = "non-success value returned from cugraph_graph_create_with_times_sg():"
+    prefix = f"{api} CUGRAPH_UNKNOWN_ERROR "
+    ordered = np.sort(ids)
+    if np.unique(ordered).size != ordered.size:
+        raise RuntimeError(prefix + "Invalid input argument: vertices should not have duplicates.")
+    if not np.array_equal(ordered, np.arange(ids.size)):
+        raise RuntimeError(
+            prefix + "Invalid input argument: vertex IDs should be consecutive integers "
+            "starting from 0 if renumber is false."
+        )
+    if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= ids.size):
+        raise RuntimeError(
+            prefix + "Invalid input argument: edgelist_majors and/or edgelist_minors have "
+            "invalid vertex ID(s)."
+        )
+    if not np.array_equal(ids, ordered):
+        raise ValueError(
+            f"{api} CUGRAPH_INVALID_INPUT Vertex list must be numbered consecutively from 0 "
+            "when 'renumber' is 'false'"
+        )
+    return int(ids.size)
 
 
 def _result(column: str, values: np.ndarray) -> DataFrame:

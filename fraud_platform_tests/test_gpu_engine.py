@@ -9,6 +9,7 @@ cuGraph where the engine relies on it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.util
 import math
 import warnings
@@ -35,12 +36,17 @@ from fraud_platform.defs.analytics.engines.gpu import (
     GpuGraph,
     pagerank_step_change,
 )
+from fraud_platform.defs.analytics.logic import score_day
 from fraud_platform.defs.graph.logic import build_transaction_graph
 from fraud_platform.defs.ingest.logic import validate_transactions
 from fraud_platform.sample_data.generator import SampleConfig, generate_day
+from fraud_platform.tables import TransactionGraph
 
 GPU_USABLE, GPU_REASON = gpu_available()
 ALPHA = 0.85
+#: How far the association scores of the generated day may differ from the CPU engine's: the
+#: PageRank tolerance there (the stand-in's differ by under 1e-15).
+ASSOCIATION_ATOL = 1e-9
 
 
 def edge_table(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
@@ -77,6 +83,53 @@ ROWS = [
     ("b", "c", 4.0),
     ("d", "b", 0.5),
 ]
+
+
+#: Two five-account cliques joined by one light edge.
+CLIQUES = [(f"{g}{i}", f"{g}{j}", 1.0) for g in "xy" for i in range(5) for j in range(5) if i < j]
+CLIQUES.append(("x0", "y0", 0.1))
+
+
+def edgeless_day() -> tuple[pd.DataFrame, pd.Index]:
+    """`CLIQUES` on a node table that also has accounts without an edge: before, between and
+    after the cliques' accounts, so some vertex ids lie above the largest id of any edge."""
+    accounts = ["idle-first", *(f"x{i}" for i in range(5)), "idle-between"]
+    accounts += [*(f"y{i}" for i in range(5)), "idle-last-but-one", "idle-last"]
+    return edge_table(CLIQUES), pd.Index(accounts, name="account")
+
+
+IDLE = ["idle-first", "idle-between", "idle-last-but-one", "idle-last"]
+#: A personalization of the edgeless day that is zero on every account without an edge.
+EDGELESS_DAY_PERSONALIZATION = pd.Series({"x1": 2.0, "y3": 1.0, "idle-last": 0.0})
+
+
+def assert_edgeless_day_like_the_cpu_engine(engine: GraphEngine, *, uniform: bool) -> None:
+    """On `edgeless_day`, ``engine`` gives the CPU engine's results: an account without an edge
+    is its own community and component, and PageRank's dangling vertex (``uniform``: also
+    without a personalization)."""
+    edges, accounts = edgeless_day()
+    graph, cpu = engine.build(edges, accounts), CpuEngine().build(edges, accounts)
+    assert list(graph.accounts) == list(accounts)
+    weights = [EDGELESS_DAY_PERSONALIZATION] + ([None] if uniform else [])
+    for personalization in weights:
+        got = graph.pagerank(personalization=personalization).scores
+        want = cpu.pagerank(personalization=personalization).scores
+        assert list(got["account"]) == list(accounts)
+        assert np.abs(got["pagerank"] - want["pagerank"]).sum() < 1e-9
+        idle = got.loc[got["account"].isin(IDLE), "pagerank"]
+        if personalization is None:
+            assert (idle > 0.0).all()  # teleported to
+        else:
+            assert (idle == 0.0).all()  # no edge brings it mass, no teleport either
+    for algorithm in ("louvain", "leiden"):
+        on_engine, on_cpu = getattr(graph, algorithm)(), getattr(cpu, algorithm)()
+        pd.testing.assert_frame_equal(on_engine.clusters, on_cpu.clusters)
+        assert on_engine.count == 2 + len(IDLE)  # the cliques, and each idle account alone
+        assert on_engine.modularity == on_cpu.modularity
+    components = graph.weakly_connected_components()
+    pd.testing.assert_frame_equal(components, cpu.weakly_connected_components())
+    assert components["component"].nunique() == 1 + len(IDLE)
+    pd.testing.assert_frame_equal(graph.degree_features(), cpu.degree_features())
 
 
 # --- without RAPIDS --------------------------------------------------------------------------
@@ -168,6 +221,20 @@ def test_an_account_named_twice_in_the_personalization_is_refused():
         graph.pagerank(personalization=pd.Series([1.0, 2.0], index=["a", "a"]))
 
 
+def test_both_graphs_hold_every_account_of_the_node_table():
+    edges, accounts = edgeless_day()
+    graph = standin_engine().build(edges, accounts)
+    assert graph.vertices.dtype == np.int32
+    assert graph.vertices.tolist() == list(range(len(accounts)))
+    assert graph.directed_graph.number_of_vertices() == len(accounts)
+    assert graph.undirected_graph.number_of_vertices() == len(accounts)
+    assert int(graph.edges[["src", "dst"]].max().max()) < len(accounts) - 2  # idle ones last
+
+
+def test_accounts_without_an_edge_score_like_the_cpu_engine():
+    assert_edgeless_day_like_the_cpu_engine(standin_engine(), uniform=True)
+
+
 # --- what comes back -------------------------------------------------------------------------
 
 
@@ -231,7 +298,12 @@ def test_pagerank_step_change_by_hand():
 
 
 def standin_graph(
-    directed: bool, src: list[int], dst: list[int], weight: list[float], transposed: bool = False
+    directed: bool,
+    src: list[int],
+    dst: list[int],
+    weight: list[float],
+    transposed: bool = False,
+    vertices: Any = None,
 ) -> Graph:
     graph = Graph(directed=directed)
     frame = standin_cudf.DataFrame(
@@ -248,8 +320,52 @@ def standin_graph(
         weight="weight",
         renumber=False,
         store_transposed=transposed,
+        vertices=vertices,
     )
     return graph
+
+
+def int32_series(values: list[int]) -> Any:
+    return standin_cudf.Series(np.array(values, dtype=np.int32))
+
+
+def test_standin_without_vertices_stops_at_the_largest_edge_id():
+    # renumber=False and no vertex list: 1 + the largest id (create_graph_from_edgelist_impl.cuh).
+    assert standin_graph(True, [0], [2], [1.0]).number_of_vertices() == 3
+    with_list = standin_graph(True, [0], [2], [1.0], vertices=int32_series([0, 1, 2, 3, 4]))
+    assert with_list.number_of_vertices() == 5
+
+
+def test_standin_answers_for_isolated_vertices_as_cugraph():
+    vertices = int32_series([0, 1, 2, 3])
+    chain = standin_graph(True, [0], [1], [1.0], transposed=True, vertices=vertices)
+    scores = standin_cugraph.pagerank(chain, alpha=ALPHA, tol=1e-12).sort_values("vertex")
+    # 0 → 1; 1, 2, 3 dangle: x = (1, 1 + α, 1, 1) / (4 + α).
+    expected = np.array([1.0, 1.0 + ALPHA, 1.0, 1.0]) / (4.0 + ALPHA)
+    np.testing.assert_allclose(scores["pagerank"], expected, rtol=0, atol=1e-12)
+    pair = standin_graph(False, [0, 1], [1, 0], [1.0, 1.0], vertices=vertices)
+    for parts in (standin_cugraph.louvain(pair)[0], standin_cugraph.leiden(pair)[0]):
+        label = parts.set_index("vertex")["partition"]
+        assert label[0] == label[1] and label[[1, 2, 3]].nunique() == 3
+    labels = standin_cugraph.weakly_connected_components(pair).set_index("vertex")["labels"]
+    assert labels[0] == labels[1] and labels[[1, 2, 3]].nunique() == 3
+
+
+@pytest.mark.parametrize(
+    ("vertices", "error", "message"),
+    [
+        ([0, 1, 2], NotImplementedError, "as a cudf.Series only"),
+        (standin_cudf.Series(np.arange(3)), TypeError, "int32 vertex ids, got vertices of int64"),
+        (int32_series([0, 1, 1, 2]), RuntimeError, "should not have duplicates"),
+        (int32_series([0, 1, 3]), RuntimeError, "consecutive integers starting from 0"),
+        (int32_series([0, 1]), RuntimeError, "invalid vertex ID"),
+        (int32_series([0, 2, 1]), ValueError, "numbered consecutively from 0"),
+    ],
+    ids=["list", "int64", "repeated", "gap", "edge-outside", "unordered"],
+)
+def test_standin_checks_the_vertex_list_as_cugraph(vertices: Any, error: type, message: str):
+    with pytest.raises(error, match=message):
+        standin_graph(True, [0], [2], [1.0], vertices=vertices)
 
 
 def test_standin_keeps_cugraphs_lossy_defaults_that_the_engine_avoids():
@@ -299,14 +415,20 @@ def test_standin_checks_the_ids_and_flags_it_is_given():
 # --- a generated day: the GPU engine against the CPU engine -----------------------------------
 
 
-def generated_day_edges() -> pd.DataFrame:
-    """One sample day (20,000 transfers, planted rings) as the graph asset would collapse it."""
+@functools.cache
+def generated_day() -> tuple[TransactionGraph, pd.DataFrame]:
+    """One sample day (20,000 transfers, planted rings) as the graph asset would collapse it,
+    and the generator's ground truth."""
     day = dt.date(2025, 3, 4)
     sample = generate_day(day, SampleConfig(transactions_per_day=20_000, malformed_rate=0.0))
     rows = sample.transactions.assign(line=np.arange(2, len(sample.transactions) + 2))
     valid, rejected = validate_transactions(rows, "part-000.csv", day.isoformat())
     assert rejected.empty
-    return build_transaction_graph(valid).edges
+    return build_transaction_graph(valid), sample.ground_truth
+
+
+def generated_day_edges() -> pd.DataFrame:
+    return generated_day()[0].edges
 
 
 @pytest.mark.parametrize(
@@ -339,3 +461,42 @@ def test_a_generated_day_scores_like_the_cpu_engine(engine: GraphEngine):
         # Different implementations find different local optima of about the same quality.
         assert on_gpu.modularity == pytest.approx(on_cpu.modularity, abs=0.02)
         assert on_gpu.modularity > 0.3
+
+
+def watchlists() -> dict[str, list[str]]:
+    """Watchlists of the generated day whose association graph (the listed accounts' components)
+    leaves accounts without an edge: above its largest vertex id (a listed account of a
+    two-account component) or only below it (a planted ring's member, in the big component)."""
+    graph, truth = generated_day()
+    accounts = pd.Index(graph.nodes["account"])
+    components = CpuEngine().build(graph.edges, accounts).weakly_connected_components()
+    sizes = components["component"].map(components["component"].value_counts())
+    pair = components.loc[sizes == 2, "account"]
+    last = components["component"].iloc[-1]
+    pair = pair[components.loc[pair.index, "component"] != last]
+    ring = truth.loc[truth["is_fraud"], "account"]
+    return {"pair": [pair.iloc[0]], "ring": [ring.iloc[0]]}
+
+
+def association_like_the_cpu_engine(engine: GraphEngine, listed: list[str]) -> None:
+    """`score_day` with a watchlist on ``engine`` gives the CPU engine's watchlist evidence.
+
+    The association graph is built on every account of the day but only the edges of the listed
+    accounts' components (logic.watchlist_association), so most accounts have no edge in it.
+    """
+    graph, _ = generated_day()
+    watchlist = pd.DataFrame({"account": listed})
+    got, report = score_day(graph.nodes, graph.edges, engine, watchlist=watchlist, layout=False)
+    want, _ = score_day(graph.nodes, graph.edges, CpuEngine(), watchlist=watchlist, layout=False)
+    assert report.watchlisted == len(listed)
+    assert list(got["account"]) == list(want["account"])
+    assert (got["association_score"] > 0).sum() > 1  # the listed account and a counterparty
+    np.testing.assert_allclose(
+        got["association_score"], want["association_score"], rtol=0, atol=ASSOCIATION_ATOL
+    )
+    np.testing.assert_array_equal(got["watchlist_score"], want["watchlist_score"])
+
+
+@pytest.mark.parametrize("watchlist", ["pair", "ring"])
+def test_watchlist_association_of_a_generated_day_matches_the_cpu_engine(watchlist: str):
+    association_like_the_cpu_engine(standin_engine(), watchlists()[watchlist])

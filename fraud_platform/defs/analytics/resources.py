@@ -11,17 +11,26 @@ from fraud_platform.storage.warehouse import PostgresWarehouse
 
 
 class GraphEngineResource(ConfigurableResource):
-    """``auto`` picks the GPU engine when a usable CUDA device is present, else the CPU engine;
-    ``cpu``/``gpu`` force one (forcing ``gpu`` without a usable device is an error)."""
+    """``auto`` picks the multi-GPU engine when a dask-cuda cluster is named, else the GPU engine
+    when a usable CUDA device is present, else the CPU engine; ``cpu``/``gpu``/``multigpu`` force
+    one (``gpu`` without a usable device, or ``multigpu`` without a cluster, is an error)."""
 
-    engine: str = Field(default="auto", description="auto, cpu or gpu (FRAUD_GRAPH_ENGINE).")
+    engine: str = Field(
+        default="auto", description="auto, cpu, gpu or multigpu (FRAUD_GRAPH_ENGINE)."
+    )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="The dask-cuda cluster the multigpu engine runs on: its scheduler address "
+        "(tcp://host:8786) or scheduler file (FRAUD_DASK_SCHEDULER); when set, auto picks "
+        "multigpu.",
+    )
 
     def select(self) -> tuple[GraphEngine, str]:
         """The engine to use and why it was chosen (recorded in the asset's metadata).
 
         Detection runs here, in the step's own process, which is the one that uses the device.
         """
-        return select_engine(self.engine)
+        return select_engine(self.engine, self.dask_scheduler)
 
 
 class Watchlist(ConfigurableResource):

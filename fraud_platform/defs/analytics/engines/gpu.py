@@ -6,6 +6,14 @@ in the cudf and cugraph 26.10 sources:
 * ``cudf.factorize`` codes values in first-seen order (a stable distinct) as int64; the engine
   narrows the codes to int32 and builds every graph with ``renumber=False``, so cuGraph uses
   them as its vertex ids and never renumbers the string ids itself.
+* ``Graph.from_cudf_edgelist(..., renumber=False)`` makes the vertices 0..largest edge id
+  (``create_graph_from_edgelist_impl.cuh``): an account without an edge above that id would get
+  no result row. With ``vertices`` ("must be used if the graph contains isolated vertices",
+  ``graph_classes.py``; handed to pylibcugraph by ``simpleGraph.py``'s ``_make_plc_graph``) it
+  makes exactly those, which the C++ checks are 0..n-1 in order, without repeats, holding every
+  edge id (``graph_sg.cpp``; a type other than the edges' is widened to int64, with a warning).
+  Every algorithm answers for each vertex: an account without an edge is dangling for PageRank,
+  and its own community and component. Both graphs get ``vertices`` = 0..n-1 (int32).
 * ``Graph.from_cudf_edgelist`` keeps one row of a repeated (src, dst) pair on a plain ``Graph``,
   and its own symmetrization keeps the smaller weight of a→b and b→a. Both would change the
   network, so the engine adds repeated pairs up and symmetrizes (a→b plus b→a) in cuDF, then
@@ -162,6 +170,12 @@ class GpuGraph(EngineGraph):
         )
 
     @cached_property
+    def vertices(self) -> Any:
+        """Every vertex id, 0..n-1 as int32: cuGraph then answers for accounts without an edge
+        (they belong to the day's node table), where it would stop at the largest edge id."""
+        return self._cudf.Series(np.arange(self._n, dtype=np.int32))
+
+    @cached_property
     def directed_graph(self) -> Any:
         """The transfer network for PageRank, stored transposed as cuGraph's PageRank wants."""
         graph = self._cugraph.Graph(directed=True)
@@ -172,6 +186,7 @@ class GpuGraph(EngineGraph):
             weight="weight",
             renumber=False,
             store_transposed=True,
+            vertices=self.vertices,
         )
         return graph
 
@@ -201,6 +216,7 @@ class GpuGraph(EngineGraph):
             weight="weight",
             renumber=False,
             symmetrize=False,  # already symmetric, with the weights added
+            vertices=self.vertices,
         )
         return graph
 
@@ -212,6 +228,15 @@ class GpuGraph(EngineGraph):
             self.edges["dst"].to_numpy(),
             self.edges["weight"].to_numpy(),
         )
+
+    def _run(self, algorithm: str, *, directed: bool, **kwargs: Any) -> Any:
+        """``cugraph.<algorithm>`` on the directed (PageRank) or the symmetrized graph.
+
+        The one place this engine calls a cuGraph algorithm, so the multi-GPU engine can run the
+        same call through ``cugraph.dask`` and reuse everything around it.
+        """
+        graph = self.directed_graph if directed else self.undirected_graph
+        return getattr(self._cugraph, algorithm)(graph, **kwargs)
 
     def _by_vertex(self, frame: Any, column: str) -> np.ndarray:
         """``column`` of a cuGraph result frame, as an array indexed by vertex id."""
@@ -302,17 +327,17 @@ class GpuGraph(EngineGraph):
         if max_iter < 1:  # cuGraph would read it as its default of 100
             raise PageRankNotConvergedError(max_iter, math.inf, tol)
         teleport, frame = self._personalization(personalization)
-        cugraph = self._cugraph
         try:
-            result = cugraph.pagerank(
-                self.directed_graph,
+            result = self._run(
+                "pagerank",
+                directed=True,
                 alpha=alpha,
                 personalization=frame,
                 max_iter=max_iter,
                 tol=tol,
                 fail_on_nonconvergence=True,
             )
-        except cugraph.exceptions.FailedToConvergeError as exc:
+        except self._cugraph.exceptions.FailedToConvergeError as exc:
             raise CuGraphPageRankNotConvergedError(max_iter, tol) from exc
         scores = self._by_vertex(result, "pagerank").astype(np.float64, copy=False)
         senders, receivers, weights = self._host_edges
@@ -335,23 +360,19 @@ class GpuGraph(EngineGraph):
         # cuGraph's louvain takes no seed: ``seed`` is accepted for the shared signature only.
         if self._n == 0:
             return self._no_communities()
-        parts, _ = self._cugraph.louvain(self.undirected_graph, resolution=resolution)
+        parts, _ = self._run("louvain", directed=False, resolution=resolution)
         return self._communities(parts, resolution)
 
     def leiden(self, *, resolution: float = 1.0, seed: int = 42) -> CommunityResult:
         if self._n == 0:
             return self._no_communities()
-        parts, _ = self._cugraph.leiden(
-            self.undirected_graph, resolution=resolution, random_state=seed
-        )
+        parts, _ = self._run("leiden", directed=False, resolution=resolution, random_state=seed)
         return self._communities(parts, resolution)
 
     def weakly_connected_components(self) -> pd.DataFrame:
         if self._n == 0:
             return self._frame("component", np.zeros(0, dtype=np.int64))
-        labels = self._by_vertex(
-            self._cugraph.weakly_connected_components(self.undirected_graph), "labels"
-        )
+        labels = self._by_vertex(self._run("weakly_connected_components", directed=False), "labels")
         return self._frame("component", renumber_by_size(labels, self.accounts))
 
     def _force_atlas2(self, graph: Any, seed: int) -> Any:
