@@ -1,7 +1,8 @@
 """Runs on a pool of workers: deploy/celery's instance, real celery workers, RabbitMQ and Redis.
 
-The deployment as operators start it: `dagster-celery` workers in processes (and working folders)
-of their own, the daemon handing queued runs to the pool's run launcher, the webserver, Dagster's
+The deployment as operators start it: `dagster-celery` workers in processes, working folders and
+(where root may make them) network namespaces of their own, reaching the services only through
+loopback forwarding, the daemon handing queued runs to the pool's run launcher, the webserver, Dagster's
 storage and the warehouse in PostgreSQL, the object store on S3 (the test server). A six-day
 backfill launched as the UI launches it runs one day per run, on both workers, and publishes each
 day once. A worker killed mid-day is noticed by run monitoring, its day runs again on the other
@@ -19,16 +20,19 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import fsspec
+import netns
 import psycopg
 import pytest
 import yaml
@@ -156,6 +160,9 @@ class Pool:
     url: str
     workers: dict[str, subprocess.Popen]
     folders: dict[str, Path]
+    #: Per worker, the command prefix that runs a program in its network namespace (or none).
+    namespaces: dict[str, list[str]]
+    webserver_port: int
 
     def run(self, run_id: str) -> dict:
         return graphql(self.url, RUN, {"runId": run_id})["runOrError"]
@@ -200,39 +207,71 @@ def edit_instance(env: dict[str, str], **sections: dict) -> None:
 
 
 @contextmanager
-def pool(env: dict[str, str], tmp_path: Path, queue: str, workers: int) -> Iterator[Pool]:
-    """``workers`` celery workers on ``queue``, the daemon and the webserver, stopped after."""
+def pool(
+    env: dict[str, str], tmp_path: Path, queue: str, workers: int, *, isolated: bool = False
+) -> Iterator[Pool]:
+    """``workers`` celery workers on ``queue``, the daemon and the webserver, stopped after.
+
+    ``isolated``: each worker in a network namespace of its own that reaches only RabbitMQ,
+    Redis, PostgreSQL and the S3 server, through loopback forwarding (see netns.py).
+    """
     if not (listening(5672) and listening(6379)):
         pytest.skip("RabbitMQ (5672) and Redis (6379) must listen on 127.0.0.1")
+    if isolated and not netns.available():
+        pytest.skip("network namespaces need root and `ip netns` on this machine")
     names = [f"w{i}" for i in range(1, workers + 1)]
     folders = {name: tmp_path / name for name in (*names, "services")}
     for folder in folders.values():
         folder.mkdir()
     port = free_port()
-    processes = {
-        name: start(worker_command(queue, f"{queue}-{name}"), env, folders[name] / "worker.log")
-        for name in names
-    }
-    services = [
-        start(
-            [dagster_command("dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-            env,
-            folders["services"] / "daemon.log",
-        ),
-        start(
-            [
-                dagster_command("dagster-webserver"),
-                *("-h", "127.0.0.1", "-p", str(port), "-w", str(REPO / "workspace.yaml")),
-            ],
-            env,
-            folders["services"] / "webserver.log",
-        ),
-    ]
-    try:
-        wait_until_serving(port, folders["services"] / "webserver.log")
-        yield Pool(f"http://127.0.0.1:{port}/graphql", processes, folders)
-    finally:
-        stop([*processes.values(), *services])
+    with ExitStack() as stack:
+        prefixes = {name: [] for name in names}
+        if isolated:
+            prefixes = stack.enter_context(netns.namespaces(names, service_ports(env)))
+        processes = {
+            name: start(
+                [*prefixes[name], *worker_command(queue, f"{queue}-{name}")],
+                env,
+                folders[name] / "worker.log",
+            )
+            for name in names
+        }
+        services = [
+            start(
+                [dagster_command("dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
+                env,
+                folders["services"] / "daemon.log",
+            ),
+            start(
+                [
+                    dagster_command("dagster-webserver"),
+                    *("-h", "127.0.0.1", "-p", str(port), "-w", str(REPO / "workspace.yaml")),
+                ],
+                env,
+                folders["services"] / "webserver.log",
+            ),
+        ]
+        try:
+            wait_until_serving(port, folders["services"] / "webserver.log")
+            yield Pool(f"http://127.0.0.1:{port}/graphql", processes, folders, prefixes, port)
+        finally:
+            stop([*processes.values(), *services])
+
+
+def service_ports(env: dict[str, str]) -> list[int]:
+    """The loopback ports a worker needs: broker, result backend, PostgreSQL, the S3 server."""
+    ports = {urlsplit(env[name]).port for name in ("FRAUD_CELERY_BROKER", "FRAUD_CELERY_BACKEND")}
+    database = psycopg.conninfo.conninfo_to_dict(env["FRAUD_DATABASE_URL"])
+    ports.add(int(database.get("port") or 5432))
+    ports.add(urlsplit(env["AWS_ENDPOINT_URL"]).port)
+    return sorted(p for p in ports if p)
+
+
+def reachable(prefix: list[str], port: int) -> bool:
+    """Whether a program run with ``prefix`` (in a worker's namespace) connects to loopback
+    ``port``."""
+    probe = f"import socket; raise SystemExit(socket.socket().connect_ex(('127.0.0.1', {port})))"
+    return subprocess.run([*prefix, sys.executable, "-c", probe], timeout=30).returncode == 0
 
 
 def worker_log(pool: Pool, name: str) -> str:
@@ -262,7 +301,14 @@ def test_a_backfill_runs_its_days_on_two_workers(
         SampleConfig(transactions_per_day=2_000, seed=3),
     )
     queue = f"fraud-test-{uuid.uuid4().hex[:8]}"  # no other test's worker takes its runs
-    with pool(pool_env, tmp_path, queue, workers=2) as workers:
+    with pool(pool_env, tmp_path, queue, workers=2, isolated=True) as workers:
+        # Each worker is a machine of its own: its own network, the webserver out of its reach.
+        ours = netns.net_namespace_of(os.getpid())
+        theirs = {netns.net_namespace_of(p.pid) for p in workers.workers.values()}
+        assert len(theirs) == 2 and ours not in theirs, (ours, theirs)
+        for prefix in workers.namespaces.values():
+            assert not reachable(prefix, workers.webserver_port)
+            assert reachable(prefix, 5672)
         backfill_id = workers.launch_days(days, queue)
         deadline = time.monotonic() + 420
         status: dict = {}
