@@ -828,6 +828,7 @@ def test_e2e_hostile_and_international_ids_are_stored_verbatim(settings: Setting
     assert len(raws[3]) == RAW_MAX_CHARS
 
 
+@pytest.mark.slow
 def test_e2e_broken_files_are_explained_in_the_warehouse(settings: Settings) -> None:
     root = landing_root(settings)
     write(root, "a-good.csv", HEADER + f"G1,{TS},A,B,5,USD\nG2,{TS},B,C,5,USD\nG3,{TS},C,A,5,USD\n")
@@ -879,6 +880,7 @@ def test_e2e_broken_files_are_explained_in_the_warehouse(settings: Settings) -> 
     assert warehouse_rows(settings, "SELECT node_count, edge_count FROM {s}.datasets") == [(5, 4)]
 
 
+@pytest.mark.slow
 def test_e2e_bad_values_and_duplicates_are_explained_in_the_warehouse(
     settings: Settings,
 ) -> None:
@@ -927,6 +929,7 @@ def test_e2e_bad_values_and_duplicates_are_explained_in_the_warehouse(
     ]
 
 
+@pytest.mark.slow
 def test_e2e_a_day_without_files_is_an_empty_dataset_and_a_warning(settings: Settings) -> None:
     instance = DagsterInstance.ephemeral()
     result = run_day(settings, "2024-10-05", instance=instance)

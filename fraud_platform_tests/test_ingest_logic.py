@@ -16,7 +16,15 @@ import pyarrow.parquet as pq
 import pytest
 from upath import UPath
 
-from fraud_platform.defs.ingest import logic
+from fraud_platform.defs.ingest import (
+    csv_reader,
+    duplicates,
+    gzip_reader,
+    logic,
+    parquet_reader,
+    reader,
+    stream,
+)
 from fraud_platform.defs.ingest.logic import (
     MAX_AMOUNT,
     FileTooLargeError,
@@ -339,7 +347,7 @@ def test_timestamps_and_amounts_follow_pandas_on_every_value(
         for i, (ts, amount) in enumerate(zip(timestamps, amounts, strict=True))
     )
     write(tmp_path, "a.csv", out.getvalue())
-    monkeypatch.setattr(logic, "BATCH_ROWS", 97)
+    monkeypatch.setattr(stream, "BATCH_ROWS", 97)
     result = ingest_day(str(tmp_path), DAY)
 
     parsed = pd.to_datetime(
@@ -416,12 +424,12 @@ def test_batch_size_and_streamed_gzip_do_not_change_the_result(
     day_of_every_kind(tmp_path)
     whole = ingest_day(str(tmp_path), DAY)
     assert whole.rows_read == 43 + 60 + 20 and len(whole.rejected) > 20
-    monkeypatch.setattr(logic, "BATCH_ROWS", 3)
-    monkeypatch.setattr(logic, "_GUNZIP_STEP", 64)  # gzip text inflated while pyarrow reads it
+    monkeypatch.setattr(stream, "BATCH_ROWS", 3)
+    monkeypatch.setattr(gzip_reader, "STREAM_MIN_BYTES", 0)  # inflated while pyarrow reads it
     streamed = []
-    read_gzip_csv = logic._read_gzip_csv
+    read_gzip_csv = reader.read_gzip_csv
     monkeypatch.setattr(
-        logic, "_read_gzip_csv", lambda data: streamed.append(read_gzip_csv(data)) or streamed[-1]
+        reader, "read_gzip_csv", lambda data: streamed.append(read_gzip_csv(data)) or streamed[-1]
     )
     assert_same(whole, ingest_day(str(tmp_path), DAY))
     assert len(streamed) == 1 and streamed[0] is not None
@@ -449,13 +457,55 @@ def test_gzip_inflated_while_read_matches_gzip_decompress(
     except (OSError, EOFError):
         expected = None
     whole = ingest_day(str(tmp_path), DAY)
-    monkeypatch.setattr(logic, "_GUNZIP_STEP", 16)
+    monkeypatch.setattr(gzip_reader, "STREAM_MIN_BYTES", 0)
     streamed = ingest_day(str(tmp_path), DAY)
     assert_same(whole, streamed)
     if expected is None:
         assert streamed.rejected["reason"].str.startswith("unreadable gzip file").all()
     else:
         assert len(streamed.valid) == expected == 50
+
+
+@pytest.mark.parametrize("step", [1, 5, 64, 1 << 16])
+@pytest.mark.parametrize(
+    "text",
+    [b"a,b\n1,2\n", b'a,b\n1,"2"\n3,4', b'a,b\r\n"x",y\r\n', b"a\n" + b"b" * 100, b""],
+)
+def test_the_gzip_watcher_sees_quotes_and_the_last_line_whatever_the_reads(
+    step: int, text: bytes
+) -> None:
+    """What pyarrow's reader pulls through `_Watched` is the text past the byte-order mark, and
+    the last line is either the text's or unknown (then the file is read whole)."""
+    compressed = gzip.compress(csv_reader.BOM + text)
+    source = pa.CompressedInputStream(pa.BufferReader(compressed), "gzip")
+    watched = gzip_reader._Watched(source, len(csv_reader.BOM))
+    assert b"".join(iter(lambda: watched.read(step), b"")) == text
+    assert watched.quoted == (b'"' in text)
+    last = watched.last_line()
+    assert last in (None, csv_reader.last_line_of(text))
+    if step >= len(text):
+        assert last == csv_reader.last_line_of(text)
+
+
+@pytest.mark.parametrize(
+    "ending",
+    ['T9,2024-10-01T10:00:00Z,A,B,1,"USD', 'T9,2024-10-01T10:00:00Z,A,B,1,"USD\n', "\n\n"],
+    ids=["open-quote-at-the-end", "open-quote-last-line", "blank-lines"],
+)
+def test_a_streamed_gzip_file_reads_as_the_same_text_uncompressed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    body = HEADER + "".join(f"T{i},2024-10-01T10:00:00Z,A,B,{i + 1},USD\n" for i in range(50))
+    write(tmp_path / "plain", "a.csv", body + ending)
+    write(tmp_path / "gz", "a.csv.gz", body + ending)
+    monkeypatch.setattr(gzip_reader, "STREAM_MIN_BYTES", 0)
+    plain = ingest_day(str(tmp_path / "plain"), DAY)
+    streamed = ingest_day(str(tmp_path / "gz"), DAY)
+    pd.testing.assert_frame_equal(
+        plain.valid.drop(columns="source_file"), streamed.valid.drop(columns="source_file")
+    )
+    columns = ["line", "field", "reason", "raw"]
+    pd.testing.assert_frame_equal(plain.rejected[columns], streamed.rejected[columns])
 
 
 def test_duplicates_are_exact_when_every_hash_collides(
@@ -470,7 +520,7 @@ def test_duplicates_are_exact_when_every_hash_collides(
             HEADER + "".join(f"{t},2024-10-01T10:00:00Z,A,B,1,USD\n" for t in ids),
         )
     normal = ingest_day(str(tmp_path), DAY)
-    monkeypatch.setattr(logic, "_row_hashes", lambda m: np.zeros(len(m), dtype=np.uint32))
+    monkeypatch.setattr(duplicates, "_row_hashes", lambda m: np.zeros(len(m), dtype=np.uint32))
     colliding = ingest_day(str(tmp_path), DAY)
     assert_same(normal, colliding)
     # "T1 " is trimmed to "T1", a repeat; the first of every id is kept, files in name order.
@@ -592,7 +642,7 @@ def test_stream_day_writes_exactly_the_rows_ingest_day_keeps(tmp_path: Path, fil
     for table in tables:
         assert table.schema.equals(raw_transaction_schema(), check_metadata=True)
     assert_same(
-        result, IngestResult(logic._transactions_frame(tables), summary.rejected, summary.files)
+        result, IngestResult(logic.transactions_frame(tables), summary.rejected, summary.files)
     )
     assert summary.rows_valid == len(result.valid)
     assert summary.rows_read == result.rows_read == len(result.valid) + len(result.rejected)
@@ -658,8 +708,10 @@ def test_the_file_budget_fails_the_day_before_anything_is_read(
     write(tmp_path, "c.csv.gz", HEADER + "T3,2024-10-01T10:00:00Z,A,B,1,USD\n" * 50)
     size = big.stat().st_size
     reads: list[str] = []
-    read = logic.read_landing_file
-    monkeypatch.setattr(logic, "read_landing_file", lambda p, d: reads.append(p.name) or read(p, d))
+    read = reader.read_landing_file
+    monkeypatch.setattr(
+        reader, "read_landing_file", lambda p, d: reads.append(p.name) or read(p, d)
+    )
     tables: list[pa.Table] = []
 
     with pytest.raises(FileTooLargeError) as refused:
@@ -690,7 +742,7 @@ def test_a_file_is_read_only_once_the_one_before_the_last_is_written_and_dropped
         write(tmp_path, f"part-{index}.csv", HEADER + rows)
     alive: set[str] = set()
     at_read: list[tuple[str, int, int]] = []  # file, files alive, tables written
-    read = logic.read_landing_file
+    read = reader.read_landing_file
 
     def counted(path: UPath, day: str) -> LandingFile:
         at_read.append((path.name, len(alive), len(written)))
@@ -699,7 +751,7 @@ def test_a_file_is_read_only_once_the_one_before_the_last_is_written_and_dropped
         weakref.finalize(landing, alive.discard, path.name)
         return landing
 
-    monkeypatch.setattr(logic, "read_landing_file", counted)
+    monkeypatch.setattr(reader, "read_landing_file", counted)
     written: list[str] = []
     stream_day(str(tmp_path), DAY, lambda table: written.append(table["source_file"][0].as_py()))
     assert [name for name, _, _ in at_read] == [f"part-{i}.csv" for i in range(6)]
@@ -715,7 +767,7 @@ def test_raw_transaction_schema_follows_the_table_contract() -> None:
     assert [f.name for f in schema if f.nullable] == ["currency"]
     assert schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
     assert logic.empty_transactions().dtypes.equals(
-        logic._transactions_frame([schema.empty_table()]).dtypes
+        logic.transactions_frame([schema.empty_table()]).dtypes
     )
 
 
@@ -744,7 +796,7 @@ def test_a_parquet_file_streamed_in_row_groups_gives_the_rows_read_whole(
     whole: list[pa.Table] = []
     expected = stream_day(str(landing), DAY, whole.append)
 
-    monkeypatch.setattr(logic, "PARQUET_PIECE_ROWS", 250)  # three row groups a piece
+    monkeypatch.setattr(parquet_reader, "PARQUET_PIECE_ROWS", 250)  # three row groups a piece
     pieces: list[pa.Table] = []
     summary = stream_day(str(landing), DAY, pieces.append)
 
@@ -773,7 +825,7 @@ def test_a_corrupt_row_group_keeps_the_rows_before_it_and_names_the_first_row_lo
     data = bytearray(path.read_bytes())
     data[start : start + group.total_byte_size] = b"\xff" * group.total_byte_size
     path.write_bytes(bytes(data))
-    monkeypatch.setattr(logic, "PARQUET_PIECE_ROWS", 100)
+    monkeypatch.setattr(parquet_reader, "PARQUET_PIECE_ROWS", 100)
     tables: list[pa.Table] = []
 
     summary = stream_day(str(landing), DAY, tables.append)
