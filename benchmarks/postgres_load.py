@@ -19,8 +19,13 @@ lock, removal of the day, COPY, commit, timed until the commit returns.
    psycopg's ``Copy.write_row``, row by row. ``csv``: Arrow CSV buffers, COPY FORMAT csv (the
    previous feed). ``binary``: the feed in use, `warehouse.encode_frame` + ``copy_encoded``
    (Arrow batches encoded to COPY's binary format, the next table encoded while one loads).
+   ``pgpq``: the same COPY in the same transaction, the binary format written by pgpq's
+   ``ArrowToPostgresBinaryEncoder`` (Rust) from Arrow columns of the types it encodes as the
+   table's (`arrow_for_copy`, prepared while the previous table loads), when installed.
    ``adbc``: ``adbc_ingest`` of adbc-driver-postgresql on its own connection, when installed.
-   Ratios are against ``csv``.
+   Ratios are against ``csv`` (``binary`` when csv is not run). The binary encoders (``binary``,
+   ``pgpq``) are also timed alone, no server: the CPU they take from the server on a small
+   machine.
 2. **Layouts** (``--layouts``), binary feed: a first load of a day into empty tables, a first load
    of a second day next to it, then replacing the first day; meanwhile a thread measures how long
    a reader of the *other* day (``WHERE partition_date = ...``) and a reader of all days wait.
@@ -37,6 +42,7 @@ Timings are noisy on a shared machine: every figure is the range over ``--repeat
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import os
 import statistics
@@ -57,13 +63,18 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-from dagster._core.storage.db_io_manager import TablePartitionDimension, TableSlice
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from fraud_platform.storage.warehouse import (
+    COPY_BATCH_ROWS,
     FRAUD_DATASET_TABLES,
     WAREHOUSE_TABLES,
+    TablePartitionDimension,
+    TableSlice,
+    binary_rows,
     clear_slice,
+    column_type,
     copy_encoded,
     encode_frame,
     ensure_warehouse_schema,
@@ -79,7 +90,19 @@ MILLION = 1_000_000
 NODES_PER_TRANSACTION = 242_919 / MILLION
 EDGES_PER_TRANSACTION = 898_260 / MILLION
 DAYS = ("2024-10-01", "2024-10-02")
-FEEDS = ("write_row", "csv", "binary", "adbc")
+FEEDS = ("write_row", "csv", "binary", "pgpq", "adbc")
+#: Feeds whose library may be missing: the module each needs.
+OPTIONAL_FEEDS = {"pgpq": "pgpq", "adbc": "adbc_driver_postgresql.dbapi"}
+#: Arrow type of each fixed-width column type (`column_type`) on the wire.
+WIRE_TYPES = {
+    "int2": pa.int16(),
+    "int4": pa.int32(),
+    "int8": pa.int64(),
+    "float4": pa.float32(),
+    "float8": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamptz": pa.timestamp("us", tz="UTC"),
+}
 LAYOUTS = ("old", "btree", "brin", "brin-noaccount", "partitioned", "partitioned-account")
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
@@ -282,37 +305,111 @@ def replace_day(
     return seconds
 
 
-def adbc_available() -> bool:
+def available(feed: str) -> bool:
+    """Whether the library an optional feed needs is installed."""
+    if feed not in OPTIONAL_FEEDS:
+        return True
     try:
-        import adbc_driver_postgresql.dbapi  # noqa: F401
+        importlib.import_module(OPTIONAL_FEEDS[feed])
     except ImportError:
         return False
     return True
 
 
+def arrow_for_copy(table: str, frame: pd.DataFrame) -> pa.Table:
+    """The frame as Arrow columns of the types the table's columns have on the wire: uuid text as
+    16 bytes (``binary(16)``), dates as date32, integers of the column's width, timestamps in
+    microseconds. Uuid and date columns hold a few distinct values: each is converted once.
+    (Counted in the feed's time, as `encode_frame` is in the binary feed's.)"""
+    columns = _columns(table, frame)
+    arrow = pa.Table.from_pandas(frame[columns], preserve_index=False)
+    converted = []
+    for name in columns:
+        column = arrow.column(name).combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        kind = column_type(WAREHOUSE_TABLES[table][name])
+        if kind in ("uuid", "date"):
+            encoded = column.dictionary_encode()
+            values = encoded.dictionary
+            if kind == "uuid":
+                values = pa.array([uuid.UUID(v).bytes for v in values.to_pylist()], pa.binary(16))
+            else:
+                values = values.cast(pa.date32())
+            column = values.take(encoded.indices)
+        elif kind in WIRE_TYPES:
+            column = column.cast(WIRE_TYPES[kind])
+        converted.append(column)
+    return pa.table(converted, names=columns)
+
+
+def pgpq_chunks(arrow: pa.Table) -> Iterator[bytes]:
+    """The table in COPY's binary format, header to trailer, as pgpq encodes it."""
+    from pgpq import ArrowToPostgresBinaryEncoder
+
+    encoder = ArrowToPostgresBinaryEncoder(arrow.schema)
+    yield encoder.write_header()
+    for batch in arrow.to_batches(max_chunksize=COPY_BATCH_ROWS):
+        yield encoder.write_batch(batch)
+    yield encoder.finish()
+
+
+def load_pgpq(
+    connection: psycopg.Connection, schema: str, dataset: FraudDataset
+) -> dict[str, float]:
+    """pgpq in place of the hand-written encoder, everything else as `load_binary`: the COPY in
+    the caller's transaction, psycopg's writer thread, the next table prepared while one loads."""
+    seconds = {}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = {
+            FRAUD_DATASET_TABLES[member]: pool.submit(
+                arrow_for_copy, FRAUD_DATASET_TABLES[member], frame
+            )
+            for member, frame in dataset.members().items()
+        }
+        begun = time.perf_counter()
+        for table, future in pending.items():
+            arrow = future.result()
+            statement = _copy_statement(schema, table, arrow.column_names, "binary")
+            with (
+                connection.cursor() as cursor,
+                cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy,
+            ):
+                for chunk in pgpq_chunks(arrow):
+                    copy.write(chunk)
+            seconds[table], begun = time.perf_counter() - begun, time.perf_counter()
+    return seconds
+
+
+def encode_only(feed: str, dataset: FraudDataset) -> float:
+    """Seconds to encode the whole day to COPY's binary format, no server, one thread."""
+    begun = time.perf_counter()
+    for member, frame in dataset.members().items():
+        table = FRAUD_DATASET_TABLES[member]
+        if feed == "pgpq":
+            for _ in pgpq_chunks(arrow_for_copy(table, frame)):
+                pass
+            continue
+        rows = encode_frame(table, frame)
+        for start in range(0, rows.rows, COPY_BATCH_ROWS):
+            binary_rows(rows.encoded, start, min(start + COPY_BATCH_ROWS, rows.rows))
+    return time.perf_counter() - begun
+
+
 def adbc_tables(dataset: FraudDataset) -> dict[str, pa.Table]:
-    """ADBC maps Arrow types to column types itself: uuid as pa.uuid(), dates as date32, integers
-    of the table's width. (Counted in the feed's time.)"""
+    """ADBC maps Arrow types to column types itself: `arrow_for_copy`, uuid as pa.uuid().
+    (Counted in the feed's time.)"""
     tables = {}
     for member, frame in dataset.members().items():
         table = FRAUD_DATASET_TABLES[member]
-        columns = _columns(table, frame)
-        arrow = pa.Table.from_pandas(frame[columns], preserve_index=False)
-        converted = []
-        for name in columns:
+        arrow = arrow_for_copy(table, frame)
+        for index, name in enumerate(arrow.column_names):
             column = arrow.column(name)
-            kind = WAREHOUSE_TABLES[table][name].split()[0]
-            if kind == "uuid":
-                raw = uuid.UUID(column[0].as_py()).bytes
-                column = pa.array([raw] * len(column), pa.binary(16)).cast(pa.uuid())
-            elif kind == "date":
-                column = column.cast(pa.date32())
-            elif kind == "integer":
-                column = column.cast(pa.int32())
+            if pa.types.is_fixed_size_binary(column.type):
+                arrow = arrow.set_column(index, name, column.cast(pa.uuid()))
             elif pa.types.is_large_string(column.type):
-                column = column.cast(pa.string())
-            converted.append(column)
-        tables[table] = pa.table(converted, names=columns)
+                arrow = arrow.set_column(index, name, column.cast(pa.string()))
+        tables[table] = arrow
     return tables
 
 
@@ -505,6 +602,7 @@ def run_feeds(
         "write_row": table_by_table(copy_write_row),
         "csv": table_by_table(copy_csv),
         "binary": load_binary,
+        "pgpq": load_pgpq,
     }
     results: dict[str, list[dict[str, float]]] = {feed: [] for feed in feeds}
     with psycopg.connect(url) as connection:
@@ -527,9 +625,10 @@ def run_feeds(
                 ).fetchone()
                 connection.commit()
                 assert counts == (rows["dataset_nodes"], rows["dataset_edges"]), (feed, counts)
+    reference = next((feed for feed in ("csv", "binary") if feed in results), None)
     baseline = (
-        {k: [r[k] for r in results["csv"]] for k in ("dataset_nodes", "dataset_edges", "total")}
-        if "csv" in results
+        {k: [r[k] for r in results[reference]] for k in ("dataset_nodes", "dataset_edges", "total")}
+        if reference
         else {}
     )
     table = []
@@ -547,7 +646,7 @@ def run_feeds(
     print_table(
         f"Feeds, {size} transactions ({rows['dataset_nodes']:,} node rows, "
         f"{rows['dataset_edges']:,} edge rows), layout in use, {repeat} runs; "
-        "ratio = time / csv time",
+        f"ratio = time / {reference} time",
         [
             "feed",
             "nodes s",
@@ -561,6 +660,33 @@ def run_feeds(
             "ratio",
         ],
         table,
+    )
+    encoders = [feed for feed in ("binary", "pgpq") if feed in feeds]
+    if encoders:
+        run_encoders(size, day, encoders, repeat)
+
+
+def run_encoders(size: str, dataset: FraudDataset, encoders: list[str], repeat: int) -> None:
+    """The binary encoders alone: the day to COPY's format in memory, one thread, no server."""
+    rows = sum(len(frame) for frame in dataset.members().values())
+    seconds: dict[str, list[float]] = {feed: [] for feed in encoders}
+    for attempt in range(repeat):
+        for feed in encoders:
+            log(f"  encoding {size}: {feed} ({attempt + 1}/{repeat})")
+            seconds[feed].append(encode_only(feed, dataset))
+    print_table(
+        f"Encoding alone, {size} transactions ({rows:,} rows), one thread, no server, {repeat} "
+        f"runs; ratio = time / {encoders[0]} time",
+        ["encoder", "day s", "rows/s", "ratio"],
+        [
+            [
+                feed,
+                seconds_range(values),
+                f"{rows / statistics.median(values) / 1000:,.0f}k",
+                ratio(values, seconds[encoders[0]]),
+            ]
+            for feed, values in seconds.items()
+        ],
     )
 
 
@@ -642,13 +768,14 @@ def main() -> None:
     args = parser.parse_args()
     url = os.environ.get("FRAUD_DATABASE_URL", DEFAULT_DATABASE_URL)
     schema = f"bench_load_{uuid.uuid4().hex[:8]}"
-    feeds = [f for f in args.feeds.split(",") if f and (f != "adbc" or adbc_available())]
+    feeds = [f for f in args.feeds.split(",") if f and available(f)]
     layouts = [layout for layout in args.layouts.split(",") if layout]
     unknown = (set(feeds) - set(FEEDS)) | (set(layouts) - set(LAYOUTS))
     if unknown:
         parser.error(f"unknown feeds or layouts: {sorted(unknown)}")
-    if "adbc" in args.feeds and "adbc" not in feeds:
-        log("adbc_driver_postgresql is not installed: no adbc feed (pip install -e '.[bench]')")
+    for feed, module in OPTIONAL_FEEDS.items():
+        if feed in args.feeds.split(",") and feed not in feeds:
+            log(f"{module} is not installed: no {feed} feed (pip install -e '.[bench]')")
     try:
         for millions in [float(r) for r in args.rows.split(",")]:
             size = f"{millions:g}M"

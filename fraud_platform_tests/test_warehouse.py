@@ -18,7 +18,6 @@ import pandas as pd
 import psycopg
 import pytest
 from dagster import AssetExecutionContext, BackfillPolicy, asset, materialize, mem_io_manager
-from dagster._core.storage.db_io_manager import TablePartitionDimension, TableSlice
 from psycopg import sql
 
 from fraud_platform.partitions import daily_partitions
@@ -28,6 +27,8 @@ from fraud_platform.storage.warehouse import (
     PostgresDbClient,
     PostgresIOManager,
     PostgresWarehouse,
+    TablePartitionDimension,
+    TableSlice,
     WarehouseError,
     copy_frame,
     describe_database,
@@ -331,6 +332,7 @@ def test_hostile_text_round_trips_verbatim(
     pd.testing.assert_frame_equal(loaded, written)
 
 
+@pytest.mark.slow
 def test_rematerializing_a_day_replaces_only_that_day(
     warehouse: PostgresWarehouse, database_url: str, warehouse_schema: str, frames: dict
 ) -> None:
@@ -358,6 +360,7 @@ def test_rematerializing_a_day_replaces_only_that_day(
     )
 
 
+@pytest.mark.slow
 def test_a_fraud_dataset_round_trips_and_its_rerun_replaces_all_three_tables(
     warehouse: PostgresWarehouse, database_url: str, warehouse_schema: str, frames: dict
 ) -> None:
@@ -510,6 +513,7 @@ def test_a_copy_failing_half_way_keeps_the_previous_rows(
     ) == [("old-1",), ("old-2",)]
 
 
+@pytest.mark.slow
 def test_a_bundle_failing_after_its_first_table_keeps_the_previous_day(
     warehouse: PostgresWarehouse, database_url: str, warehouse_schema: str, frames: dict
 ) -> None:
@@ -535,6 +539,7 @@ def test_a_bundle_failing_after_its_first_table_keeps_the_previous_day(
     ) == [(first.summary["dataset_id"][0], ["A", "B", "C"], 2)]
 
 
+@pytest.mark.slow
 def test_a_connection_killed_mid_copy_keeps_the_previous_day(
     warehouse: PostgresWarehouse, database_url: str, warehouse_schema: str, frames: dict
 ) -> None:
@@ -637,6 +642,7 @@ def test_the_select_statement_inlines_values_safely() -> None:
 # -- the embedded server --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_embedded_server_starts_is_reused_and_stops(tmp_path: Path) -> None:
     pgdata = tmp_path / "nested" / "pgdata"  # the parent folder does not exist yet
     try:
@@ -710,6 +716,7 @@ def test_numbers_and_times_round_trip_exactly(database_url: str, warehouse_schem
     assert str(created["created_at"].dtype) == "datetime64[us, UTC]"
 
 
+@pytest.mark.slow
 def test_a_dataset_is_committed_only_once_its_parquet_files_are_written(
     warehouse: PostgresWarehouse,
     database_url: str,

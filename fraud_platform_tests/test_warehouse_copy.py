@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 from dagster import asset, materialize
-from dagster._core.storage.db_io_manager import TablePartitionDimension, TableSlice
 from psycopg import sql
 
 from fraud_platform.partitions import daily_partitions
@@ -28,6 +27,8 @@ from fraud_platform.storage.warehouse import (
     WAREHOUSE_TABLES,
     PostgresIOManager,
     PostgresWarehouse,
+    TablePartitionDimension,
+    TableSlice,
     WarehouseError,
     binary_rows,
     column_type,
@@ -434,6 +435,7 @@ def counts(connection: psycopg.Connection, schema: str, days: tuple[str, ...] = 
     }
 
 
+@pytest.mark.slow
 def test_rerunning_a_day_replaces_exactly_that_day(
     warehouse: PostgresWarehouse, database_url: str, warehouse_schema: str, values: dict
 ) -> None:
@@ -467,6 +469,7 @@ def test_rerunning_a_day_replaces_exactly_that_day(
     assert nodes["x"].isna().all()  # NaN stored as NULL, read back as NaN
 
 
+@pytest.mark.slow
 def test_a_failure_in_the_encoder_mid_bundle_keeps_the_previous_day(
     warehouse: PostgresWarehouse, database_url: str, warehouse_schema: str, values: dict
 ) -> None:

@@ -1,0 +1,435 @@
+"""The warehouse's tables and how a database gets them: DDL as data, migrations, day partitions.
+
+`WAREHOUSE_TABLES` is the one description of every table; `ensure_warehouse_schema` makes a
+database match it (new tables, new columns, indexes, and the one-time upgrade of the earlier
+layout), and `ensure_day_partitions` adds a day's partitions before it is loaded.
+
+``dataset_nodes`` and ``dataset_edges`` are LIST-partitioned by day (``{table}_YYYYMMDD``),
+without foreign keys or indexes (queries read them by day, or whole). Replacing a day is
+TRUNCATE of its partitions (constant time, no dead rows) plus COPY through the parent table.
+First load / replace of a day, 1M (10M), ``benchmarks/postgres_load.py``: earlier layout (foreign
+keys, 3 indexes) 16-18 / 17-21 s; plain tables with btree day and account indexes 4.1-4.7 /
+6.4-7.1 s (47 / 66 s); a BRIN day index alone 2.1-2.6 / 3.5-4.0 s (19-28 / 32-34 s); partitions
+1.8-2.0 / 1.7-2.0 s (15.7-17.3 / 14.3-18.0 s), and an account index on them doubles the 10M load.
+(COPY FREEZE would have to name the partition, and measured no faster.) A new day's partitions
+are made with CREATE TABLE + ATTACH PARTITION, committed before the load: ``CREATE TABLE ...
+PARTITION OF`` would lock the parent against every reader. Readers of other days are never
+blocked (partition pruning); a reader of the day being replaced, or of all days, waits for the
+load to commit. TRUNCATE is not MVCC-safe: a REPEATABLE READ transaction whose snapshot predates
+that commit then sees the day empty (`lock_day_partitions` is the way around it).
+"""
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import NamedTuple
+
+import psycopg
+from psycopg import sql
+
+from fraud_platform.storage.warehouse.connection import WarehouseError
+from fraud_platform.tables import HISTORY_COLUMNS, PARTITION_COLUMN
+
+#: The warehouse DDL, as data: table -> column -> SQL definition (type first). Adding a column is
+#: one line here: `ensure_warehouse_schema` adds it to existing databases too. ``{schema}`` is
+#: replaced by the quoted schema name. The first word(s) of a definition are the column's type,
+#: which the binary COPY encodes (`column_type`).
+WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
+    "datasets": {
+        "dataset_id": "uuid PRIMARY KEY",
+        PARTITION_COLUMN: "date NOT NULL UNIQUE",
+        "name": "text",
+        "description": "text",
+        "url": "text",
+        "node_count": "bigint",
+        "edge_count": "bigint",
+        "high_risk_count": "bigint",
+        "created_at": "timestamptz NOT NULL DEFAULT now()",
+    },
+    "dataset_nodes": {
+        "dataset_id": "uuid NOT NULL",
+        PARTITION_COLUMN: "date NOT NULL",
+        "account": "text NOT NULL",
+        "centrality": "double precision",
+        "cluster": "integer",
+        "risk_score": "double precision",
+        "point_color": "text",
+        "point_size": "double precision",
+        "x": "double precision",
+        "y": "double precision",
+        "in_amount": "double precision",
+        "out_amount": "double precision",
+        "reasons": "text",
+        "pattern": "text",
+    },
+    "dataset_edges": {
+        "dataset_id": "uuid NOT NULL",
+        PARTITION_COLUMN: "date NOT NULL",
+        "sender": "text NOT NULL",
+        "receiver": "text NOT NULL",
+        "amount_total": "double precision",
+        "tx_count": "bigint",
+    },
+    # Each transfer of a day's high-risk accounts, seen from the account's side (direction in or
+    # out): the timeline of an analyst's case page, looked up by (day, account).
+    "high_risk_transfers": {
+        PARTITION_COLUMN: "date NOT NULL",
+        "account": "text NOT NULL",
+        "direction": "text NOT NULL",
+        "counterparty": "text",
+        "amount": "double precision",
+        "timestamp": "timestamptz",
+        "transaction_id": "text",
+    },
+    # The trailing 28 days of each of a day's high-risk accounts (`account_history`): the
+    # behaviour an analyst compares the day with, on the account's case page.
+    "high_risk_history": {
+        PARTITION_COLUMN: "date NOT NULL",
+        "account": "text NOT NULL",
+        **{column: "double precision" for column in HISTORY_COLUMNS[2:]},
+    },
+    "rejected_transactions": {
+        PARTITION_COLUMN: "date NOT NULL",
+        "source_file": "text",
+        "line": "integer",
+        "field": "text",
+        "reason": "text",
+        "raw": "text",
+    },
+    # One row per (day, high-risk account), recorded by the alert sensor. No foreign key: a
+    # re-run day replaces its dataset rows, and its alerts (delivered or not) must survive that.
+    # UNIQUE (partition_date, account) is a two-column index the alert code ensures.
+    "alerts": {
+        "alert_id": "uuid PRIMARY KEY",
+        PARTITION_COLUMN: "date NOT NULL",
+        "dataset_id": "uuid NOT NULL",
+        "account": "text NOT NULL",
+        "risk_score": "double precision NOT NULL",
+        "cluster": "bigint",
+        "url": "text",
+        "created_at": "timestamptz NOT NULL DEFAULT now()",
+        "delivered_at": "timestamptz",
+        "reasons": "text",
+        # The kind of evidence behind the score (its top reason's family, e.g. "relay").
+        "pattern": "text",
+        # The analyst's dismissal that silences this repeat alert (it is recorded, not sent).
+        "suppressed_by": "uuid",
+    },
+    # Who may decide on alerts: a token is shown once and stored only as its SHA-256.
+    "analysts": {
+        "name": "text PRIMARY KEY",
+        "token_hash": "text NOT NULL UNIQUE",
+        "created_at": "timestamptz NOT NULL DEFAULT now()",
+        "revoked_at": "timestamptz",
+    },
+    # Analysts' decisions on alerts, never updated: a new decision supersedes the one before.
+    # ``risk_score`` is the alert's score when decided (a dismissal holds until the score rises).
+    "alert_decisions": {
+        "decision_id": "uuid PRIMARY KEY",
+        "alert_id": "uuid NOT NULL",
+        PARTITION_COLUMN: "date NOT NULL",
+        "account": "text NOT NULL",
+        "decision": "text NOT NULL",
+        "category": "text",
+        "note": "text",
+        "analyst": "text NOT NULL",
+        "risk_score": "double precision",
+        "decided_at": "timestamptz NOT NULL DEFAULT clock_timestamp()",
+    },
+    # Analysts' decisions as labels for the risk model: the decided account's model input on the
+    # alert's day (``features``: a JSON object feature -> value, so a model with other features
+    # still reads it), ``label`` 1 for confirmed fraud, 0 for a dismissal. One day per partition.
+    "analyst_labels": {
+        PARTITION_COLUMN: "date NOT NULL",
+        "account": "text NOT NULL",
+        "alert_id": "uuid",
+        "decision": "text NOT NULL",
+        "category": "text",
+        "label": "bigint NOT NULL",
+        "analyst": "text",
+        "decided_at": "timestamptz",
+        "features": "text NOT NULL",
+    },
+    # Analysts' logins to the viewer's pages: the session id lives only in the browser's cookie,
+    # this table keeps its SHA-256, whose it is, the CSRF token of its forms and when it ends.
+    "analyst_sessions": {
+        "session_hash": "text PRIMARY KEY",
+        "analyst": "text NOT NULL",
+        "csrf_token": "text NOT NULL",
+        "created_at": "timestamptz NOT NULL DEFAULT now()",
+        "expires_at": "timestamptz NOT NULL",
+    },
+}
+
+#: Tables stored as one LIST partition per ``partition_date`` (``{table}_YYYYMMDD``), without
+#: indexes or foreign keys: a day is replaced by TRUNCATE of its partition, not DELETE.
+PARTITIONED_TABLES = ("dataset_nodes", "dataset_edges")
+
+#: Columns indexed wherever a table that is not day-partitioned has them (unless already unique):
+#: days are what the IO manager deletes and selects (rejected_transactions, alerts); decisions are
+#: read by alert.
+INDEXED_COLUMNS = (PARTITION_COLUMN, "account", "dataset_id", "alert_id")
+
+#: Where each member of a `FraudDataset` is stored; replacing a day of ``datasets`` replaces that
+#: day of the other two (`replaced_together`).
+FRAUD_DATASET_TABLES = {"summary": "datasets", "nodes": "dataset_nodes", "edges": "dataset_edges"}
+
+
+def advisory_lock_key(schema: str, *parts: str) -> int:
+    """A stable signed 64-bit advisory-lock key (Python's hash() is salted)."""
+    name = ":".join(("fraud_platform.schema", schema, *parts))
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def index_name(table: str, column: str) -> str:
+    """The name `ensure_warehouse_schema` gives the index of ``table.column``."""
+    return f"{table}_{column}_idx"
+
+
+def expected_indexes(tables: Mapping[str, Mapping[str, str]]) -> dict[str, list[str]]:
+    """Table -> columns to index: `INDEXED_COLUMNS` present and not already unique.
+
+    Day-partitioned tables get none: each day is its own partition, and nothing looks their rows
+    up otherwise (an account index doubles the load of a 10M day).
+    """
+    return {
+        table: [
+            column
+            for column in INDEXED_COLUMNS
+            if column in columns
+            and "UNIQUE" not in columns[column].upper()
+            and "PRIMARY KEY" not in columns[column].upper()
+        ]
+        for table, columns in tables.items()
+        if table not in PARTITIONED_TABLES
+    }
+
+
+def partition_name(table: str, day: str) -> str:
+    """The partition of ``table`` holding ``day`` (``YYYY-MM-DD``), e.g. dataset_nodes_20241001."""
+    return f"{table}_{date.fromisoformat(day):%Y%m%d}"
+
+
+def lock_day_partitions(connection: psycopg.Connection, schema: str, day: str) -> None:
+    """Wait until no load of ``day`` is in progress and keep one from starting (ACCESS SHARE).
+
+    A REPEATABLE READ reader calls this first: LOCK takes no snapshot, so the reads that follow
+    see the day as last committed, never the empty day a TRUNCATE shows to older snapshots.
+    Raises `psycopg.errors.UndefinedTable` when the day has no partitions.
+    """
+    names = [sql.Identifier(schema, partition_name(table, day)) for table in PARTITIONED_TABLES]
+    connection.execute(
+        sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(sql.SQL(", ").join(names))
+    )
+
+
+class _Catalog(NamedTuple):
+    columns: set[tuple[str, str]]  # (table, column) of the schema's tables (not partitions)
+    indexes: set[str]
+    kinds: dict[str, str]  # table -> relkind: 'r' plain, 'p' partitioned
+
+
+def _catalog(connection: psycopg.Connection, schema: str) -> _Catalog:
+    """What exists in ``schema``, from pg_catalog (partitions are left out)."""
+    rows = connection.execute(
+        "SELECT c.relname, c.relkind::text, a.attname FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+        "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
+        [schema],
+    ).fetchall()
+    indexes = connection.execute(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = %s", [schema]
+    ).fetchall()
+    return _Catalog(
+        columns={(table, column) for table, _, column in rows if column},
+        indexes={name for (name,) in indexes},
+        kinds={table: kind for table, kind, _ in rows},
+    )
+
+
+def _column_definition(schema: str, column: str, definition: str) -> sql.Composed:
+    """``"column" definition``, with ``{schema}`` in the definition filled in."""
+    return sql.SQL("{} {}").format(
+        sql.Identifier(column), sql.SQL(definition).format(schema=sql.Identifier(schema))
+    )
+
+
+def _create_table(
+    connection: psycopg.Connection, schema: str, table: str, spec: Mapping[str, str]
+) -> None:
+    """CREATE TABLE from its spec, partitioned by day when it is in `PARTITIONED_TABLES`."""
+    connection.execute(
+        sql.SQL("CREATE TABLE {} ({}){}").format(
+            sql.Identifier(schema, table),
+            sql.SQL(", ").join(_column_definition(schema, c, d) for c, d in spec.items()),
+            sql.SQL(" PARTITION BY LIST ({})").format(sql.Identifier(PARTITION_COLUMN))
+            if table in PARTITIONED_TABLES
+            else sql.SQL(""),
+        )
+    )
+
+
+def _partition_plain_table(
+    connection: psycopg.Connection, schema: str, table: str, spec: Mapping[str, str]
+) -> None:
+    """Turn a plain table of the earlier layout into a day-partitioned one, rows included.
+
+    Its foreign key to ``datasets`` and its indexes go with the old table. Runs once per database,
+    in the caller's transaction: a failure leaves the old table as it was.
+    """
+    old = f"{table}_unpartitioned"
+    present = [
+        name
+        for (name,) in connection.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+            "AND NOT attisdropped",
+            [sql.Identifier(schema, table).as_string(connection)],
+        ).fetchall()
+    ]
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in spec if c in present)
+    connection.execute(
+        sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+            sql.Identifier(schema, table), sql.Identifier(old)
+        )
+    )
+    _create_table(connection, schema, table, spec)
+    days = connection.execute(
+        sql.SQL("SELECT DISTINCT {}::text FROM {}").format(
+            sql.Identifier(PARTITION_COLUMN), sql.Identifier(schema, old)
+        )
+    ).fetchall()
+    ensure_day_partitions(connection, schema, table, [day for (day,) in days])
+    connection.execute(
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+            sql.Identifier(schema, table), columns, columns, sql.Identifier(schema, old)
+        )
+    )
+    connection.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, old)))
+
+
+def ensure_warehouse_schema(
+    connection: psycopg.Connection,
+    schema: str,
+    tables: Mapping[str, Mapping[str, str]] = WAREHOUSE_TABLES,
+) -> bool:
+    """Create the schema, tables, missing columns and indexes; True if anything was created.
+
+    A database of the earlier layout (plain ``dataset_nodes``/``dataset_edges`` with a foreign key
+    to ``datasets`` and indexes) is upgraded: those tables become day-partitioned, rows kept.
+
+    Checking the catalogs first keeps the common case (all there) free of DDL and its locks, which
+    would otherwise be held until the caller's transaction ends. When something is missing, a
+    transaction-scoped advisory lock makes concurrent first runs take turns, and the check is
+    repeated under it.
+    """
+    wanted = {(t, c) for t, columns in tables.items() for c in columns}
+    wanted_indexes = {
+        index_name(t, c) for t, columns in expected_indexes(tables).items() for c in columns
+    }
+
+    def complete(catalog: _Catalog) -> bool:
+        return (
+            wanted <= catalog.columns
+            and wanted_indexes <= catalog.indexes
+            and all(catalog.kinds.get(t) == "p" for t in PARTITIONED_TABLES if t in tables)
+        )
+
+    if complete(_catalog(connection, schema)):
+        return False
+    connection.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key(schema)])
+    catalog = _catalog(connection, schema)
+    exists = connection.execute(
+        "SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]
+    ).fetchone()
+    if exists is None:
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    for table, spec in tables.items():
+        target = sql.Identifier(schema, table)
+        if table not in catalog.kinds:
+            _create_table(connection, schema, table, spec)
+            continue
+        present = {c for t, c in catalog.columns if t == table}
+        for column, definition in spec.items():
+            if column not in present:
+                connection.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {}").format(
+                        target, _column_definition(schema, column, definition)
+                    )
+                )
+        if table in PARTITIONED_TABLES and catalog.kinds[table] != "p":
+            _partition_plain_table(connection, schema, table, spec)
+    for table, index_columns in expected_indexes(tables).items():
+        for column in index_columns:
+            if index_name(table, column) not in catalog.indexes:
+                connection.execute(
+                    sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                        sql.Identifier(index_name(table, column)),
+                        sql.Identifier(schema, table),
+                        sql.Identifier(column),
+                    )
+                )
+    return True
+
+
+def existing_partitions(connection: psycopg.Connection, schema: str, table: str) -> set[str] | None:
+    """The names of the table's partitions, or None when it is not partitioned."""
+    row = connection.execute(
+        "SELECT c.relkind = 'p', ARRAY(SELECT p.relname::text FROM pg_inherits i "
+        "JOIN pg_class p ON p.oid = i.inhrelid WHERE i.inhparent = c.oid) "
+        "FROM pg_class c WHERE c.oid = %s::regclass",
+        [sql.Identifier(schema, table).as_string(connection)],
+    ).fetchone()
+    if row is None or not row[0]:
+        return None
+    return set(row[1])
+
+
+def ensure_day_partitions(
+    connection: psycopg.Connection, schema: str, table: str, days: Iterable[str]
+) -> list[str]:
+    """Create the partitions of ``table`` that ``days`` lack; returns the days created.
+
+    ``CREATE TABLE ... PARTITION OF`` would lock the parent table ACCESS EXCLUSIVE (against every
+    reader and every load of every day) until the transaction ends. A standalone table attached
+    with ``ATTACH PARTITION`` takes SHARE UPDATE EXCLUSIVE on the parent, which neither reads nor
+    COPYs conflict with. Concurrent creators take turns on an advisory lock.
+    """
+    wanted = sorted({date.fromisoformat(str(day)).isoformat() for day in days})
+    existing = existing_partitions(connection, schema, table)
+    if existing is None or all(partition_name(table, day) in existing for day in wanted):
+        return []
+    connection.execute(
+        "SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key(schema, table, "partition")]
+    )
+    existing = existing_partitions(connection, schema, table) or set()
+    created = []
+    for day in wanted:
+        name = partition_name(table, day)
+        if name in existing:
+            continue
+        parent, partition = sql.Identifier(schema, table), sql.Identifier(schema, name)
+        connection.execute(
+            sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(
+                partition, parent
+            )
+        )
+        connection.execute(
+            sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+                parent, partition, sql.Literal(date.fromisoformat(day))
+            )
+        )
+        created.append(day)
+    return created
+
+
+def table_spec(table: str) -> Mapping[str, str]:
+    """The columns of ``table`` in `WAREHOUSE_TABLES`, or an error saying how to add it."""
+    try:
+        return WAREHOUSE_TABLES[table]
+    except KeyError:
+        raise WarehouseError(
+            f"{table!r} is not a warehouse table (known: {sorted(WAREHOUSE_TABLES)}); give the "
+            "asset metadata={'table': ...} or add the table to WAREHOUSE_TABLES"
+        ) from None
