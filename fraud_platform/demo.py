@@ -11,11 +11,11 @@ import pandas as pd
 import psycopg
 from dagster import DagsterInstance, materialize
 from psycopg import sql
-from upath import UPath
 
 from fraud_platform.deployment import build_warehouse, deployment_resources
 from fraud_platform.sample_data.generator import SampleConfig, generate_days, read_ground_truth
 from fraud_platform.settings import Settings
+from fraud_platform.storage.access import object_store_errors, store_path
 from fraud_platform.storage.warehouse import PostgresWarehouse
 
 Print = Callable[[str], None]
@@ -44,12 +44,11 @@ def local_instance(settings: Settings) -> DagsterInstance:
 
 
 def landing_days(settings: Settings) -> list[str]:
-    root = UPath(settings.landing_url)
-    if not root.exists():
-        return []
-    return sorted(
-        p.name.removeprefix("date=") for p in root.iterdir() if p.name.startswith("date=")
-    )
+    """The days with a ``date=`` folder in the landing zone, oldest first."""
+    root = store_path(settings.landing_url)
+    with object_store_errors(root, "list"):
+        found = list(root.iterdir()) if root.exists() else []
+    return sorted(p.name.removeprefix("date=") for p in found if p.name.startswith("date="))
 
 
 def ensure_sample_data(

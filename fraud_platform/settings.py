@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from fraud_platform.storage.paths import is_remote
+
 DEFAULT_STORAGE_DIR = ".fraud_platform"
 DEFAULT_VIEWER_BASE_URL = "http://127.0.0.1:8765"
 #: The risk score is the model's probability of laundering: from 0.5 on, an account is more likely
@@ -38,17 +40,12 @@ def alert_budget(accounts: int, share: float) -> int:
     return max(1, int(accounts * share))
 
 
-def is_remote(url: str) -> bool:
-    """True for fsspec URLs such as ``s3://bucket/prefix``; False for local folders."""
-    return "://" in url and not url.startswith("file://")
-
-
 def normalize_storage_url(url: str) -> str:
     """Local folders become absolute paths so every Dagster process agrees on them."""
     if is_remote(url):
         return url.rstrip("/")
-    if url.startswith("file://"):
-        url = url[len("file://") :]
+    for scheme in ("file://", "local://"):
+        url = url.removeprefix(scheme)
     return str(Path(url).expanduser().resolve())
 
 

@@ -441,6 +441,7 @@ def s3_bucket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_s3_round_trip_by_url(s3_bucket: str) -> None:
     import s3fs
 

@@ -12,6 +12,7 @@ import os
 import re
 from pathlib import Path
 
+import botocore.auth
 import pandas as pd
 import psycopg
 import pyarrow.parquet as pq
@@ -22,6 +23,7 @@ from psycopg import sql
 from s3_server import S3Server, free_ports
 
 from fraud_platform.definitions import daily_assets
+from fraud_platform.defs.analytics.logic import read_watchlist, watchlist_url
 from fraud_platform.defs.datasets.logic import dataset_id_for
 from fraud_platform.defs.ingest.resources import LandingZone
 from fraud_platform.deployment import deployment_resources
@@ -130,6 +132,7 @@ def use_secret(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
     s3fs.S3FileSystem.clear_instance_cache()
 
 
+@pytest.mark.slow
 def test_a_day_runs_on_s3_with_the_local_layout(
     s3_server: S3Server, s3_settings: Settings, sample: SampleDay
 ) -> None:
@@ -172,6 +175,7 @@ def test_a_day_runs_on_s3_with_the_local_layout(
     ) == [(dataset_id_for(DAY), len(accounts), len(pairs), len(accounts), len(pairs))]
 
 
+@pytest.mark.slow
 def test_rematerializing_leaves_the_same_objects(
     s3_server: S3Server, s3_settings: Settings, sample: SampleDay
 ) -> None:
@@ -206,6 +210,7 @@ def _objects(server: S3Server, prefix: str) -> dict[str, tuple[str, dt.datetime]
     }
 
 
+@pytest.mark.slow
 def test_a_wrong_secret_fails_the_run_naming_what_to_check(
     s3_server: S3Server,
     s3_settings: Settings,
@@ -228,6 +233,7 @@ def test_a_wrong_secret_fails_the_run_naming_what_to_check(
         assert secret not in all_event_text(result)
 
 
+@pytest.mark.slow
 def test_a_wrong_secret_fails_reading_a_stored_asset(
     s3_server: S3Server,
     s3_settings: Settings,
@@ -333,6 +339,7 @@ def test_writing_with_wrong_credentials_names_the_object(
     assert s3_server.keys(key_prefix(s3_server, s3_env)) == []
 
 
+@pytest.mark.slow
 def test_missing_objects_stay_file_not_found(s3_env: str) -> None:
     # A day not yet stored is not an access fault: Dagster's missing-partition handling needs it.
     path = store_path(s3_env) / "assets" / "nothing.parquet"
@@ -347,3 +354,62 @@ def test_aws_region_reaches_the_s3_client(s3_env: str, monkeypatch: pytest.Monke
     path.write_bytes(b"signed for eu-west-3")
     assert path.fs.s3.meta.region_name == "eu-west-3"
     assert path.read_bytes() == b"signed for eu-west-3"
+
+
+def signing_regions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The region of every SigV4 ``Authorization`` header signed from now on, as sent.
+
+    SeaweedFS takes the region from the request's own credential scope and accepts any (checked:
+    a server given eu-central-1 answers requests signed for us-east-1), so the test reads the
+    region that AWS would check from the header itself.
+    """
+    regions: list[str] = []
+    sign = botocore.auth.SigV4Auth.add_auth
+
+    def recording(self: botocore.auth.SigV4Auth, request: object) -> None:
+        sign(self, request)
+        header = str(request.headers.get("Authorization", ""))  # type: ignore[attr-defined]
+        scope = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/s3/aws4_request", header)
+        regions.append(scope.group(1) if scope else f"unsigned: {header!r}")
+
+    monkeypatch.setattr(botocore.auth.SigV4Auth, "add_auth", recording)
+    return regions
+
+
+def test_the_watchlist_on_s3_is_signed_for_aws_region(
+    s3_server: S3Server, s3_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not botocore's default (us-east-1) and not the server's: a request that ignores AWS_REGION
+    # is signed for another region, which AWS refuses (AuthorizationHeaderMalformed).
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    url = watchlist_url(s3_env)
+    key = url.removeprefix(f"s3://{s3_server.bucket}/")
+    s3_server.client().put_object(
+        Bucket=s3_server.bucket, Key=key, Body=b"account,since\nA-007,2024-09-30\n"
+    )
+    s3fs.S3FileSystem.clear_instance_cache()
+    regions = signing_regions(monkeypatch)
+
+    listed = read_watchlist(url)
+
+    assert listed is not None and listed["account"].tolist() == ["A-007"]
+    assert regions and set(regions) == {"eu-central-1"}
+    assert read_watchlist(watchlist_url(f"{s3_env}/nowhere")) is None
+
+
+def test_a_refused_key_on_the_watchlist_is_an_access_error(
+    s3_server: S3Server, s3_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = watchlist_url(s3_env)
+    key = url.removeprefix(f"s3://{s3_server.bucket}/")
+    s3_server.client().put_object(Bucket=s3_server.bucket, Key=key, Body=b"account\nA-007\n")
+    use_secret(monkeypatch, WRONG_SECRET)
+
+    with pytest.raises(ObjectStoreAccessError) as caught:
+        read_watchlist(url)
+
+    text = str(caught.value)
+    assert text.startswith(f"S3 refused to read {url} (")
+    assert "Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in text
+    assert not caught.value.allow_retries
+    assert WRONG_SECRET not in text and s3_server.secret_key not in text

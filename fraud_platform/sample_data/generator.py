@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import uuid
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -33,7 +33,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from upath import UPath
 
 from fraud_platform.sample_data import flows
 from fraud_platform.sample_data.population import CURRENCIES
@@ -56,6 +55,12 @@ from fraud_platform.sample_data.worlds import (
     world_names,
 )
 from fraud_platform.settings import redact_url
+from fraud_platform.storage.access import (
+    object_store_errors,
+    read_bytes,
+    store_path,
+    write_atomically,
+)
 from fraud_platform.tables import (
     LANDING_OPTIONAL_COLUMNS,
     LANDING_REQUIRED_COLUMNS,
@@ -316,28 +321,6 @@ def generate_day(day: dt.date, config: SampleConfig = SampleConfig()) -> SampleD
     )
 
 
-def _is_local(path: UPath) -> bool:
-    return path.protocol in ("", "file", "local")
-
-
-def _write_atomically(target: UPath, write: Callable[[BinaryIO], None]) -> None:
-    """Local files appear complete or not at all (temp name + rename); object stores already
-    publish an object only when its upload completes, so they are written in place."""
-    if not _is_local(target):
-        with target.open("wb") as handle:
-            write(handle)
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with temporary.open("wb") as handle:
-            write(handle)
-        temporary.replace(target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def _typed_for_parquet(table: pa.Table) -> pa.Table:
     """Parquet producers write real types: UTC timestamps and float amounts, when they parse."""
     try:
@@ -386,7 +369,7 @@ def write_day(
     missing = [c for c in LANDING_REQUIRED_COLUMNS if c not in sample.transactions.columns]
     if missing:
         raise ValueError(f"transactions lack required columns {missing}")
-    root = UPath(storage_url)
+    root = store_path(storage_url)
     partition = f"date={sample.day.isoformat()}"
     folder = root / LANDING_PATH / partition
     table = pa.Table.from_pandas(sample.transactions, preserve_index=False)
@@ -400,13 +383,13 @@ def write_day(
     for index, size in enumerate(sizes):
         name = part_name(index)
         target = folder / name
-        _write_atomically(target, _writer(name, table.slice(start, size)))
+        write_atomically(target, _writer(name, table.slice(start, size)))
         written.append(str(target))
         start += size
 
     truth = root / GROUND_TRUTH_PATH / partition / GROUND_TRUTH_FILE
     frame = sample.ground_truth.loc[:, list(GROUND_TRUTH_COLUMNS)]
-    _write_atomically(truth, lambda handle: frame.to_csv(handle, index=False))
+    write_atomically(truth, lambda handle: frame.to_csv(handle, index=False))
     written.append(str(truth))
     return written
 
@@ -440,24 +423,21 @@ def generate_days(
 
 def read_ground_truth(storage_url: str, days: list[dt.date] | None = None) -> pd.DataFrame:
     """The written ground truth of ``days`` (all written days if None), with ``partition_date``."""
-    base = UPath(storage_url) / GROUND_TRUTH_PATH
+    base = store_path(storage_url) / GROUND_TRUTH_PATH
     if days is None:
-        folders = (
-            sorted((p for p in base.iterdir() if p.name.startswith("date=")), key=lambda p: p.name)
-            if base.exists()
-            else []
-        )
+        with object_store_errors(base, "list"):
+            found = list(base.iterdir()) if base.exists() else []
+        folders = sorted((p for p in found if p.name.startswith("date=")), key=lambda p: p.name)
     else:
         folders = [base / f"date={day.isoformat()}" for day in days]
     frames = []
     for folder in folders:
-        path = folder / GROUND_TRUTH_FILE
-        if not path.exists():
+        data = read_bytes(folder / GROUND_TRUTH_FILE)
+        if data is None:
             raise FileNotFoundError(
                 f"no ground truth for {folder.name} under {redact_url(storage_url)}"
             )
-        with path.open("rb") as handle:
-            frame = pd.read_csv(handle, dtype=_GROUND_TRUTH_DTYPES)
+        frame = pd.read_csv(io.BytesIO(data), dtype=_GROUND_TRUTH_DTYPES)
         frame.insert(0, PARTITION_COLUMN, folder.name.removeprefix("date="))
         frames.append(frame)
     if not frames:

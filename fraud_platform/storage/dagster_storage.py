@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from dagster import Field
-from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
 
 from fraud_platform.settings import Settings
@@ -66,14 +65,16 @@ class PlatformDagsterStorage(DagsterPostgresStorage):
     about a second (15% of its profile, in ``psycopg2.connect``).
     """
 
+    # ``inst_data`` is Dagster's record of this class's entry in dagster.yaml, passed through
+    # untouched; its class (ConfigurableClassData) is not exported by `dagster`, hence ``Any``.
     def __init__(
         self,
         postgres_url: str,
         should_autocreate_tables: bool = True,
-        inst_data: ConfigurableClassData | None = None,
+        inst_data: Any = None,
     ) -> None:
         super().__init__(postgres_url, should_autocreate_tables, inst_data)
-        for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
+        for storage in (self.run_storage, self.event_log_storage, self.schedule_storage):
             storage.optimize_for_webserver(
                 statement_timeout=0, pool_recycle=3600, max_overflow=MAX_OVERFLOW_CONNECTIONS
             )
@@ -86,7 +87,7 @@ class PlatformDagsterStorage(DagsterPostgresStorage):
 
     @classmethod
     def from_config_value(
-        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+        cls, inst_data: Any, config_value: Mapping[str, Any]
     ) -> PlatformDagsterStorage:
         return cls(
             postgres_url=dagster_database_url(),
@@ -97,13 +98,13 @@ class PlatformDagsterStorage(DagsterPostgresStorage):
     # The parent describes its parts as dagster_postgres classes configured with *its* config
     # schema, which this class does not share; Dagster rebuilds custom storage from this class.
     @property
-    def event_storage_data(self) -> ConfigurableClassData | None:
+    def event_storage_data(self) -> None:
         return None
 
     @property
-    def run_storage_data(self) -> ConfigurableClassData | None:
+    def run_storage_data(self) -> None:
         return None
 
     @property
-    def schedule_storage_data(self) -> ConfigurableClassData | None:
+    def schedule_storage_data(self) -> None:
         return None

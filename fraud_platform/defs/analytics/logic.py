@@ -12,12 +12,12 @@ which the listing applies; empty or absent: always). Other columns are ignored.
 
 from __future__ import annotations
 
+import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from upath import UPath
 
 from fraud_platform.defs.analytics.engines import GraphEngine
 from fraud_platform.defs.analytics.engines.base import edge_vertices
@@ -38,6 +38,7 @@ from fraud_platform.defs.model.logic import (
     explain,
     model_inputs,
 )
+from fraud_platform.storage.access import read_bytes, store_path
 from fraud_platform.tables import PARTITION_COLUMN, TransactionGraph
 
 DAMPING = 0.85
@@ -101,14 +102,14 @@ def parse_watchlist(frame: pd.DataFrame) -> pd.DataFrame:
 def read_watchlist(url: str) -> pd.DataFrame | None:
     """The watchlist at ``url`` (see `parse_watchlist`), or None when there is no such file.
 
-    Read through universal_pathlib, so a local path and ``s3://...`` work alike.
+    Read through `store_path`, so a local path and ``s3://...`` work alike, S3 signs for
+    ``AWS_REGION``, and a refused or unreachable store is an `ObjectStoreAccessError`.
     """
-    path = UPath(url)
-    if not path.exists():
+    data = read_bytes(store_path(url))
+    if data is None:
         return None
-    with path.open("rb") as handle:
-        # Text as written: account ids are kept verbatim (leading zeros, any characters).
-        frame = pd.read_csv(handle, dtype="str", keep_default_na=False, encoding="utf-8-sig")
+    # Text as written: account ids are kept verbatim (leading zeros, any characters).
+    frame = pd.read_csv(io.BytesIO(data), dtype="str", keep_default_na=False, encoding="utf-8-sig")
     return parse_watchlist(frame)
 
 

@@ -70,6 +70,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fraud_platform.defs.analytics.engines.base import edge_vertices
+from fraud_platform.defs.features.logic import percentile
 from fraud_platform.settings import RULES_HIGH_RISK_THRESHOLD
 from fraud_platform.tables import PARTITION_COLUMN
 
@@ -125,15 +126,6 @@ SCORE_COLUMNS = (
 COMPONENT_COLUMNS = tuple(c for c in SCORE_COLUMNS if c.endswith("_score"))
 
 _NODE_FEATURES = ("in_degree", "out_degree", "in_amount", "out_amount")
-
-
-def percentile(values: np.ndarray) -> np.ndarray:
-    """Share of the other values strictly below each value: 0 for the minimum, 1 for the maximum."""
-    n = len(values)
-    if n <= 1:
-        return np.zeros(n)
-    ranks = pd.Series(values).rank(method="min").to_numpy()
-    return (ranks - 1.0) / (n - 1.0)
 
 
 def noisy_or(*evidence: np.ndarray) -> np.ndarray:

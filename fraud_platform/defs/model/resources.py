@@ -25,7 +25,7 @@ from pydantic import Field
 
 from fraud_platform.defs.model.logic import RiskModel
 from fraud_platform.settings import RISK_SCORES
-from fraud_platform.storage.object_store import read_bytes, store_path, write_bytes
+from fraud_platform.storage.access import read_bytes, store_path, write_bytes
 
 MODELS_PATH = "models/risk_model"
 PACKAGED = "packaged"
