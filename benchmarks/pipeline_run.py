@@ -122,6 +122,9 @@ def instrument() -> None:
 def run_day(day: str, profile: Path | None, executor: str = "in_process") -> dict[str, Any]:
     """Execute the daily job for ``day``; the run's events, intervals and figures as a dict."""
     from dagster import DagsterInstance, execute_job
+
+    # How `dagster asset materialize -m` reconstructs the job; the public API missing is a
+    # module-name form of `dagster.reconstructable` (it takes only a module-level job or factory).
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
     import fraud_platform.definitions  # noqa: F401  (import cost belongs to start-up)

@@ -1,13 +1,12 @@
 """Jobs and schedules: the nightly day and the weekly trends."""
 
+from typing import Protocol
+
 from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
     build_schedule_from_partitioned_job,
     define_asset_job,
-)
-from dagster._core.definitions.partitions.partitioned_schedule import (
-    UnresolvedPartitionedAssetScheduleDefinition,
 )
 
 from fraud_platform.defs.analytics.assets import account_scores
@@ -55,7 +54,21 @@ weekly_trends_job = define_asset_job(
 )
 
 
-def daily_schedule(settings: Settings) -> UnresolvedPartitionedAssetScheduleDefinition:
+class PartitionedSchedule(Protocol):
+    """What `build_schedule_from_partitioned_job` returns for an asset job: the attributes read
+    of it here and in the tests.
+
+    Dagster's class for it is not public: the cadence comes from the job's partitions, known only
+    once `Definitions` resolves the job's assets, which it does when it receives the schedule.
+    """
+
+    name: str
+    hour_of_day: int | None
+    minute_of_hour: int | None
+    default_status: DefaultScheduleStatus
+
+
+def daily_schedule(settings: Settings) -> PartitionedSchedule:
     """The previous day, every night at ``FRAUD_DAILY_SCHEDULE_TIME`` (02:00 UTC by default).
 
     The partitions are UTC days, so the schedule runs on UTC too; at 02:00 the last complete

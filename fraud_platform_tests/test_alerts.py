@@ -25,16 +25,14 @@ from dagster import (
     build_sensor_context,
     materialize,
 )
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 from http_receiver import Receiver, closed_port
 from psycopg import sql
 
 from fraud_platform.definitions import daily_assets
 from fraud_platform.defs.alerts import alert_resources, alert_sensors
 from fraud_platform.defs.alerts.logic import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
     AlertCursor,
     RunFailure,
     StepFailure,
@@ -57,7 +55,6 @@ from fraud_platform.partitions import daily_partitions
 from fraud_platform.settings import Settings
 
 DAY1, DAY2, DAY3 = "2024-10-01", "2024-10-02", "2024-10-03"
-THRESHOLD = 0.7
 TOKEN = "q-s3cr3t-t0ken"
 SLACK_TOKEN = "xoxb-test-s3cr3t"
 HEADER = "transaction_id,timestamp,sender,receiver,amount,currency\n"
@@ -90,31 +87,6 @@ def write_landing(storage: Path, day: str, mules: dict[str, int]) -> None:
 
 
 # -- deployment -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def settings(storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch) -> Settings:
-    monkeypatch.setenv("FRAUD_DATABASE_URL", database_url)
-    for name in (
-        "FRAUD_ALERT_WEBHOOK_URL",
-        "SLACK_BOT_TOKEN",
-        "FRAUD_ALERT_SLACK_CHANNEL",
-        "FRAUD_ALERT_SLACK_API_URL",
-        "FRAUD_ALERT_TOP_N",
-        "FRAUD_DISMISS_MARGIN",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    return Settings(
-        storage_url=str(storage_dir),
-        database_url=database_url,
-        viewer_base_url="http://viewer.test",
-        high_risk_threshold=THRESHOLD,
-        database_schema=warehouse_schema,
-        # Delivery is what is tested here: the rules score keeps the hand-built days' high-risk
-        # accounts fixed, and no budget caps these tiny days (the budget has its own tests).
-        risk_score="rules",
-        alert_budget_share=1.0,
-    )
 
 
 def run_days(settings: Settings, instance: DagsterInstance, first: str, last: str | None = None):
@@ -175,7 +147,9 @@ def node_scores(settings: Settings, day: str) -> dict[str, tuple[float, int, str
 
 def high_risk(settings: Settings, day: str) -> dict[str, tuple[float, int, str]]:
     """The day's accounts at or above the threshold, as the warehouse has them; sanity-checked."""
-    scores = {a: v for a, v in node_scores(settings, day).items() if v[0] >= THRESHOLD}
+    scores = {
+        a: v for a, v in node_scores(settings, day).items() if v[0] >= settings.high_risk_threshold
+    }
     assert "M1" in scores and "SHOP" not in scores
     return scores
 
@@ -328,16 +302,16 @@ def test_webhook_errors_never_quote_the_url(receiver: Receiver) -> None:
     assert TOKEN not in str(unavailable.value)
 
 
-def test_alert_resources_come_from_the_environment(settings: Settings, monkeypatch) -> None:
-    resources = alert_resources(settings)
+def test_alert_resources_come_from_the_environment(alert_settings: Settings, monkeypatch) -> None:
+    resources = alert_resources(alert_settings)
     assert not resources["alert_webhook"].enabled and not resources["alert_slack"].enabled
     assert resources["alert_options"].top_n == 10
     monkeypatch.setenv("SLACK_BOT_TOKEN", SLACK_TOKEN)
     with pytest.raises(ValueError, match="FRAUD_ALERT_SLACK_CHANNEL"):
-        alert_resources(settings)
+        alert_resources(alert_settings)
     monkeypatch.setenv("FRAUD_ALERT_SLACK_CHANNEL", "#fraud")
     monkeypatch.setenv("FRAUD_ALERT_TOP_N", "3")
-    resources = alert_resources(settings)
+    resources = alert_resources(alert_settings)
     assert resources["alert_options"].top_n == 3
     assert resources["alert_slack"].channel == "#fraud"
     assert [s.name for s in alert_sensors] == ["fraud_alert_sensor", "run_failure_sensor"]
@@ -346,8 +320,9 @@ def test_alert_resources_come_from_the_environment(settings: Settings, monkeypat
 # -- the alert sensor, for real -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_day_between_two_ticks_gets_one_message_and_only_once(
-    settings: Settings,
+    alert_settings: Settings,
     storage_dir: Path,
     instance: DagsterInstance,
     receiver: Receiver,
@@ -358,14 +333,14 @@ def test_every_day_between_two_ticks_gets_one_message_and_only_once(
     write_landing(storage_dir, DAY1, {"M1": 20})
     write_landing(storage_dir, DAY2, {"M1": 20, "M2": 12})
     write_landing(storage_dir, DAY3, {"M1": 20, "M2": 15, "M3": 10})
-    ticker = Ticker(settings, instance)
+    ticker = Ticker(alert_settings, instance)
     assert "no new fraud_dataset materializations" in ticker.tick()
 
-    run_days(settings, instance, DAY1)
-    run_days(settings, instance, DAY2, DAY3)  # one run, a range of two days
+    run_days(alert_settings, instance, DAY1)
+    run_days(alert_settings, instance, DAY2, DAY3)  # one run, a range of two days
     events = instance.fetch_materializations(AssetKey("fraud_dataset"), limit=10).records
     assert sorted(e.partition_key for e in events) == [DAY1, DAY2, DAY3]
-    expected = {day: high_risk(settings, day) for day in (DAY1, DAY2, DAY3)}
+    expected = {day: high_risk(alert_settings, day) for day in (DAY1, DAY2, DAY3)}
     assert {"M2", "M3"} <= set(expected[DAY3])
     total = sum(len(accounts) for accounts in expected.values())
 
@@ -374,7 +349,7 @@ def test_every_day_between_two_ticks_gets_one_message_and_only_once(
         f"3 materializations ({DAY1}, {DAY2}, {DAY3}): {total} new alerts; "
         "3 messages delivered, 0 waiting"
     )
-    assert alerts(settings) == [
+    assert alerts(alert_settings) == [
         (day, account, True) for day in expected for account in sorted(expected[day])
     ]
     requests = receiver.requests
@@ -396,7 +371,7 @@ def test_every_day_between_two_ticks_gets_one_message_and_only_once(
         "dataset_id": dataset_id,
         "dataset_name": f"Fraud Analysis {DAY3}",
         "dataset_url": f"http://viewer.test/datasets/{dataset_id}",
-        "high_risk_threshold": THRESHOLD,
+        "high_risk_threshold": alert_settings.high_risk_threshold,
         "alert_count": len(scores),
         "held_back": 0,
         "top_accounts": [
@@ -411,14 +386,14 @@ def test_every_day_between_two_ticks_gets_one_message_and_only_once(
     }
     # Every alerted account says why it is high risk, and what kind of evidence that is.
     assert all(scores[a][2] for a in top)
-    with psycopg.connect(str(settings.database_url)) as connection:
+    with psycopg.connect(str(alert_settings.database_url)) as connection:
         kinds = connection.execute(
             sql.SQL(
                 "SELECT a.pattern, n.pattern FROM {} AS a JOIN {} AS n ON n.partition_date = "
                 "a.partition_date AND n.account = a.account WHERE a.partition_date = %s"
             ).format(
-                sql.Identifier(settings.database_schema, "alerts"),
-                sql.Identifier(settings.database_schema, "dataset_nodes"),
+                sql.Identifier(alert_settings.database_schema, "alerts"),
+                sql.Identifier(alert_settings.database_schema, "dataset_nodes"),
             ),
             [DAY3],
         ).fetchall()
@@ -431,14 +406,15 @@ def test_every_day_between_two_ticks_gets_one_message_and_only_once(
 
     # A second tick, and a tick of a restarted daemon (same saved cursor): nothing new.
     assert ticker.tick() == "no new fraud_dataset materializations and no pending alerts"
-    assert "no new" in Ticker(settings, instance, cursor=ticker.cursor).tick()
+    assert "no new" in Ticker(alert_settings, instance, cursor=ticker.cursor).tick()
     # Even a lost cursor (every event read again) sends nothing twice.
-    assert "0 new alerts; 0 messages delivered" in Ticker(settings, instance).tick()
+    assert "0 new alerts; 0 messages delivered" in Ticker(alert_settings, instance).tick()
     assert len(receiver.requests) == 3
 
 
+@pytest.mark.slow
 def test_a_refused_delivery_is_retried_until_the_webhook_recovers(
-    settings: Settings,
+    alert_settings: Settings,
     storage_dir: Path,
     instance: DagsterInstance,
     receiver: Receiver,
@@ -446,23 +422,23 @@ def test_a_refused_delivery_is_retried_until_the_webhook_recovers(
     capfd,
 ) -> None:
     write_landing(storage_dir, DAY1, {"M1": 20})
-    run_days(settings, instance, DAY1)
-    accounts = sorted(high_risk(settings, DAY1))
-    ticker = Ticker(settings, instance)
+    run_days(alert_settings, instance, DAY1)
+    accounts = sorted(high_risk(alert_settings, DAY1))
+    ticker = Ticker(alert_settings, instance)
 
     # Connection refused: recorded, not delivered.
     dead = f"http://127.0.0.1:{closed_port()}/h?token={TOKEN}"
     monkeypatch.setenv("FRAUD_ALERT_WEBHOOK_URL", dead)
     assert f"{len(accounts)} new alerts; 0 messages delivered, 1 waiting" in ticker.tick()
-    assert alerts(settings) == [(DAY1, a, False) for a in accounts]
+    assert alerts(alert_settings) == [(DAY1, a, False) for a in accounts]
 
     # The webhook answers 500, then 200.
     monkeypatch.setenv("FRAUD_ALERT_WEBHOOK_URL", f"{receiver.url}/h?token={TOKEN}")
     receiver.answers.append((500, {"error": "try later"}))
     assert "0 new alerts; 0 messages delivered, 1 waiting" in ticker.tick()
-    assert alerts(settings) == [(DAY1, a, False) for a in accounts]
+    assert alerts(alert_settings) == [(DAY1, a, False) for a in accounts]
     assert "0 new alerts; 1 messages delivered, 0 waiting" in ticker.tick()
-    assert alerts(settings) == [(DAY1, a, True) for a in accounts]
+    assert alerts(alert_settings) == [(DAY1, a, True) for a in accounts]
     assert "no pending alerts" in ticker.tick()
 
     assert [r["status"] for r in receiver.requests] == [500, 200]  # exactly one success
@@ -474,8 +450,9 @@ def test_a_refused_delivery_is_retried_until_the_webhook_recovers(
     assert TOKEN not in logged
 
 
+@pytest.mark.slow
 def test_a_rematerialized_day_sends_only_its_new_high_risk_accounts(
-    settings: Settings,
+    alert_settings: Settings,
     storage_dir: Path,
     instance: DagsterInstance,
     receiver: Receiver,
@@ -483,19 +460,19 @@ def test_a_rematerialized_day_sends_only_its_new_high_risk_accounts(
 ) -> None:
     monkeypatch.setenv("FRAUD_ALERT_WEBHOOK_URL", f"{receiver.url}/hook")
     write_landing(storage_dir, DAY2, {"M1": 20, "M2": 12})
-    run_days(settings, instance, DAY2)
-    before = set(high_risk(settings, DAY2))
-    ticker = Ticker(settings, instance)
+    run_days(alert_settings, instance, DAY2)
+    before = set(high_risk(alert_settings, DAY2))
+    ticker = Ticker(alert_settings, instance)
     ticker.tick()
     assert [b["alert_count"] for b in receiver.bodies()] == [len(before)]
 
-    run_days(settings, instance, DAY2)  # the same files again
+    run_days(alert_settings, instance, DAY2)  # the same files again
     assert "0 new alerts; 0 messages delivered" in ticker.tick()
     assert len(receiver.requests) == 1
 
     write_landing(storage_dir, DAY2, {"M1": 20, "M2": 15, "M3": 10})  # a new mule appears
-    run_days(settings, instance, DAY2)
-    scores = high_risk(settings, DAY2)
+    run_days(alert_settings, instance, DAY2)
+    scores = high_risk(alert_settings, DAY2)
     new = {a: scores[a] for a in set(scores) - before}
     assert "M3" in new
     assert f"{len(new)} new alerts; 1 messages delivered" in ticker.tick()
@@ -503,11 +480,12 @@ def test_a_rematerialized_day_sends_only_its_new_high_risk_accounts(
     assert (message["partition_date"], message["alert_count"]) == (DAY2, len(new))
     assert [a["account"] for a in message["top_accounts"]] == ranked(new)[:10]
     assert message["message_id"] != receiver.bodies()[0]["message_id"]
-    assert alerts(settings) == [(DAY2, a, True) for a in sorted(before | set(scores))]
+    assert alerts(alert_settings) == [(DAY2, a, True) for a in sorted(before | set(scores))]
 
 
+@pytest.mark.slow
 def test_slack_gets_one_post_per_day_and_no_channel_gets_a_repeat(
-    settings: Settings,
+    alert_settings: Settings,
     storage_dir: Path,
     instance: DagsterInstance,
     receiver: Receiver,
@@ -519,9 +497,9 @@ def test_slack_gets_one_post_per_day_and_no_channel_gets_a_repeat(
     monkeypatch.setenv("FRAUD_ALERT_SLACK_API_URL", f"{receiver.url}/api/")
     monkeypatch.setenv("FRAUD_ALERT_WEBHOOK_URL", f"{receiver.url}/hook")
     write_landing(storage_dir, DAY1, {"M1": 20})
-    run_days(settings, instance, DAY1)
-    scores = high_risk(settings, DAY1)
-    ticker = Ticker(settings, instance)
+    run_days(alert_settings, instance, DAY1)
+    scores = high_risk(alert_settings, DAY1)
+    ticker = Ticker(alert_settings, instance)
 
     # Webhook first (accepts), then Slack: an API error answer (HTTP 200, ok false).
     receiver.answers += [(200, {}), (200, {"ok": False, "error": "ratelimited"})]
@@ -541,7 +519,7 @@ def test_slack_gets_one_post_per_day_and_no_channel_gets_a_repeat(
         + f"Top {min(10, len(scores))} by risk:\n1. {first}  risk {scores[first][0]:.3f}  "
     )
     assert post["body"]["text"] == receiver.requests[0]["body"]["text"]
-    assert alerts(settings) == [(DAY1, a, True) for a in sorted(scores)]
+    assert alerts(alert_settings) == [(DAY1, a, True) for a in sorted(scores)]
 
 
 # -- the run-failure sensor -----------------------------------------------------------------------
@@ -553,10 +531,10 @@ def exploding_asset() -> None:
 
 
 def test_a_failed_run_is_told_with_job_run_step_error_and_day(
-    settings: Settings, instance: DagsterInstance, receiver: Receiver, monkeypatch
+    alert_settings: Settings, instance: DagsterInstance, receiver: Receiver, monkeypatch
 ) -> None:
     monkeypatch.setenv("FRAUD_ALERT_WEBHOOK_URL", f"{receiver.url}/hook?token={TOKEN}")
-    ticker = Ticker(settings, instance)
+    ticker = Ticker(alert_settings, instance)
     assert "Initiating" in ticker.tick(run_failure_sensor)  # Dagster's cursor starts now
 
     result = materialize(
@@ -586,10 +564,10 @@ def test_a_failed_run_is_told_with_job_run_step_error_and_day(
 
 
 def test_an_idle_tick_does_not_touch_the_warehouse(
-    settings: Settings, instance: DagsterInstance, monkeypatch
+    alert_settings: Settings, instance: DagsterInstance, monkeypatch
 ) -> None:
     monkeypatch.setenv("FRAUD_DATABASE_URL", f"postgresql://nobody@127.0.0.1:{closed_port()}/x")
-    message = Ticker(settings, instance).tick()
+    message = Ticker(alert_settings, instance).tick()
     assert message == "no new fraud_dataset materializations and no pending alerts"
 
 
@@ -608,24 +586,23 @@ def test_build_alerts_keeps_each_day_within_its_budget_highest_risk_first() -> N
     assert len(build_alerts(frame, 0.8)) == 6  # no budget given: every account
 
 
+@pytest.mark.slow
 def test_a_day_over_its_alert_budget_fails_its_check_and_alerts_only_the_budget(
-    settings: Settings,
+    alert_settings: Settings,
     storage_dir: Path,
     instance: DagsterInstance,
     receiver: Receiver,
     monkeypatch,
 ) -> None:
     monkeypatch.setenv("FRAUD_ALERT_WEBHOOK_URL", f"{receiver.url}/hook")
-    tight = dataclasses.replace(settings, alert_budget_share=0.02)
+    tight = dataclasses.replace(alert_settings, alert_budget_share=0.02)
     write_landing(storage_dir, DAY1, {"M1": 20, "M2": 15, "M3": 10})
     result = run_days(tight, instance, DAY1)
     scores = high_risk(tight, DAY1)
     accounts = len(node_scores(tight, DAY1))
     budget = max(1, int(accounts * 0.02))
     assert len(scores) > budget  # the day is over its budget...
-    (check,) = [
-        c for c in result.get_asset_check_evaluations() if c.check_name == "alert_budget"
-    ]
+    (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "alert_budget"]
     assert not check.passed  # ...which its check says, with the cause
     assert f"{len(scores)} of {accounts}" in check.description
 

@@ -17,11 +17,19 @@ import numpy as np
 import pandas as pd
 import psycopg
 from dagster import TimeWindow
-from dagster._core.storage.db_io_manager import TablePartitionDimension, TableSlice
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from fraud_platform.storage.warehouse import PostgresWarehouse, lock_day_partitions, read_slice
+# `TableSlice` is Dagster's, but not public: the warehouse imports it in one place
+# (`fraud_platform.storage.warehouse.dagster_db`, which names the missing public API) and
+# re-exports it with the COPY reader that takes it.
+from fraud_platform.storage.warehouse import (
+    PostgresWarehouse,
+    TablePartitionDimension,
+    TableSlice,
+    lock_day_partitions,
+    read_slice,
+)
 from fraud_platform.tables import DATASET_COLUMNS, PARTITION_COLUMN
 
 #: What the index and the page header show of a dataset: its whole `datasets` row.

@@ -1,19 +1,20 @@
-"""Small, static pictures of a dataset for the Dagster UI: a Markdown table and a PNG.
+"""A small, static picture of a dataset: the viewer's ``/datasets/{id}/preview.png``.
 
-Both are pure functions of a day's ``dataset_nodes`` / ``dataset_edges`` rows. The PNG is drawn
-with Pillow (a small dependency, unlike matplotlib) at twice the size and scaled down, which
-smooths the discs and lines.
+A pure function of a day's ``dataset_nodes`` / ``dataset_edges`` rows, drawn with Pillow (a small
+dependency, unlike matplotlib) at twice the size and scaled down, which smooths the discs and
+lines. The Markdown table of the riskiest accounts is in `fraud_platform.reporting`, which the
+Dagster assets import (they never import the viewer); it is re-exported here.
 """
 
 from __future__ import annotations
 
 import io
-import re
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from fraud_platform.reporting import markdown_text, top_accounts_markdown
 from fraud_platform.settings import DEFAULT_HIGH_RISK_THRESHOLD
 from fraud_platform.viewer.view import (
     VIEW_CAP,
@@ -22,6 +23,15 @@ from fraud_platform.viewer.view import (
     day_pairs,
     select_view,
 )
+
+__all__ = [
+    "PREVIEW_MAX_EDGES",
+    "PREVIEW_MAX_POINTS",
+    "markdown_text",
+    "preview_png",
+    "render_preview",
+    "top_accounts_markdown",
+]
 
 #: Pairs drawn in a preview, the most money first: more only turns the picture grey.
 PREVIEW_MAX_EDGES = 4_000
@@ -32,48 +42,6 @@ _SUPERSAMPLE = 2
 _BACKGROUND = (255, 255, 255)
 _EDGE_COLOR = (150, 150, 150, 70)
 _HIGH_RISK_OUTLINE = (120, 0, 0)
-_ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def markdown_text(value: object) -> str:
-    """Text that Markdown shows verbatim inside a table cell.
-
-    Every ASCII punctuation character is backslash-escaped (CommonMark allows it for each one),
-    which neutralizes emphasis, links, HTML tags, entities and the cell separator ``|``;
-    control characters (a line break would end the row) are shown as ``\\xNN``.
-    """
-    text = _ASCII_PUNCTUATION.sub(r"\\\1", str(value))
-    return _CONTROL.sub(lambda match: f"\\\\x{ord(match.group()):02x}", text)
-
-
-def top_accounts_markdown(nodes: pd.DataFrame, n: int = 20) -> str:
-    """A Markdown table of the ``n`` riskiest accounts: risk score, centrality, cluster and,
-    when the rows have them, money in and out. Ties are broken by account id."""
-    columns = ["account", "risk_score", "centrality", "cluster"]
-    amounts = [c for c in ("in_amount", "out_amount") if c in nodes.columns]
-    risk = nodes["risk_score"].to_numpy(dtype=np.float64)
-    if len(risk) > n:
-        # Only rows that can make the top n are sorted: a string sort of millions of accounts
-        # takes seconds, and ties at the n-th score are all kept for the id tie-break.
-        nth = np.partition(np.nan_to_num(risk, nan=-np.inf), len(risk) - n)[len(risk) - n]
-        nodes = nodes[risk >= nth]
-    top = nodes.sort_values(["risk_score", "account"], ascending=[False, True]).head(n)
-    header = ["#", "account", "risk_score", "centrality", "cluster", *amounts]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for rank, row in enumerate(top[columns + amounts].itertuples(index=False), start=1):
-        cells = [
-            str(rank),
-            markdown_text(row.account),
-            f"{row.risk_score:.3f}",
-            f"{row.centrality:.3g}",
-            str(row.cluster),
-        ]
-        cells += ["" if pd.isna(v) else f"{v:,.2f}" for v in row[len(columns) :]]
-        lines.append("| " + " | ".join(cells) + " |")
-    if top.empty:
-        lines.append("| " + " | ".join(["—"] + [""] * (len(header) - 1)) + " |")
-    return "\n".join(lines)
 
 
 def _hex_rgb(color: str) -> tuple[int, int, int]:

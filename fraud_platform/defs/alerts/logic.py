@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -24,14 +24,17 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 import pandas as pd
 from dagster import PartitionKeyRange, PartitionsDefinition
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    PARTITION_NAME_TAG,
-)
 
 from fraud_platform.settings import alert_budget
+from fraud_platform.storage.redaction import scrub
 from fraud_platform.tables import PARTITION_COLUMN
+
+#: The tags Dagster puts on a run (or an event) for its day, or for a range of days run at once
+#: (and reads to launch such a range). `dagster` exports no constants for them, so their values
+#: are spelled here; ``fraud_platform_tests/test_layering.py`` checks they still match Dagster's.
+PARTITION_NAME_TAG = "dagster/partition"
+ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 ALERT_NAMESPACE = uuid.UUID("1d3c5a0e-8f47-4b7e-9a51-3c2f6e8b0d94")
 DEFAULT_TOP_N = 10
@@ -338,13 +341,6 @@ def url_origin(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or "?"
     return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced by ``***`` (longest first, so a URL goes whole)."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 def failure_notification(failure: RunFailure, secrets: Sequence[str] = ()) -> Notification:

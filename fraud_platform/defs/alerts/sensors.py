@@ -49,7 +49,6 @@ from fraud_platform.defs.alerts.logic import (
     failure_notification,
     group_messages,
     run_partitions,
-    scrub,
 )
 from fraud_platform.defs.alerts.resources import (
     AlertOptions,
@@ -64,6 +63,7 @@ from fraud_platform.defs.alerts.resources import (
 )
 from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.partitions import daily_partitions
+from fraud_platform.storage.redaction import scrub
 from fraud_platform.storage.warehouse import PostgresWarehouse, WarehouseError
 
 FRAUD_DATASET = AssetKey("fraud_dataset")

@@ -24,9 +24,9 @@ from fraud_platform.partitions import (
     daily_partitions,
     storage_retry_policy,
 )
+from fraud_platform.reporting import top_accounts_markdown
 from fraud_platform.settings import redact_url
 from fraud_platform.tables import AccountFeatures, TransactionGraph
-from fraud_platform.viewer.preview import top_accounts_markdown
 
 
 class AccountScoresConfig(Config):

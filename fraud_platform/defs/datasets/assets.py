@@ -28,10 +28,10 @@ from fraud_platform.partitions import (
     daily_partitions,
     storage_retry_policy,
 )
+from fraud_platform.reporting import top_accounts_markdown
 from fraud_platform.storage.object_store import TransactionBatches
 from fraud_platform.storage.warehouse import PostgresWarehouse
 from fraud_platform.tables import PARTITION_COLUMN, FraudDataset, TransactionGraph
-from fraud_platform.viewer.preview import top_accounts_markdown
 
 #: What the case timeline reads of the day's stored transfers.
 TRANSFER_VIEW_READ = ("transaction_id", "timestamp", "sender", "receiver", "amount")
