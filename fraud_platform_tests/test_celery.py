@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -37,17 +36,20 @@ import psycopg
 import pytest
 import yaml
 from dagster import instance_for_test, materialize
-from dagster_cli import clean_env, dagster_command, pg_url, wait_until_serving
+from dagster_cli import pg_url
 from psycopg import sql
-from test_services_e2e import (
-    LAUNCH,
-    RUNS,
-    STATUS,
+from services import (
+    clean_env,
+    dagster_command,
+    dagster_services,
     free_port,
     graphql,
-    partition_of,
-    wait_for_runs,
+    launch_job_backfill,
+    make_dagster_home,
+    runs_tagged,
+    wait_for_backfill,
 )
+from test_services_e2e import partition_of, wait_for_runs
 
 from fraud_platform.definitions import daily_assets
 from fraud_platform.deployment import deployment_resources
@@ -79,9 +81,7 @@ def pool_env(
     tmp_path: Path, database_url: str, dagster_database: str, warehouse_schema: str, s3_env: str
 ) -> Iterator[dict[str, str]]:
     """The environment every process of the pool shares (deploy/celery's instance)."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "deploy" / "celery" / "dagster.yaml", home / "dagster.yaml")
+    home = make_dagster_home(tmp_path / "dagster_home", REPO / "deploy" / "celery" / "dagster.yaml")
     env = clean_env()  # keeps the AWS_* variables of the S3 test server
     env.update(
         DAGSTER_HOME=str(home),
@@ -95,40 +95,6 @@ def pool_env(
         PATH=f"{Path(dagster_command()).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     yield env
-
-
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    """A service in a process (and session) of its own, its output in ``log``."""
-    with log.open("w") as handle:
-        return subprocess.Popen(
-            command,
-            cwd=log.parent,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def worker_command(queue: str, name: str) -> list[str]:
-    """`dagster-celery worker start` on ``queue``, one run at a time (so that days spread)."""
-    worker_yaml = str(REPO / "deploy" / "celery" / "worker.yaml")
-    return [
-        dagster_command("dagster-celery"),
-        *("worker", "start", "-A", "dagster_celery.app", "-y", worker_yaml),
-        *("-q", queue, "-n", name, "--", "--concurrency=1"),
-    ]
 
 
 RUN = """
@@ -172,18 +138,7 @@ class Pool:
 
     def launch_days(self, days: list[str], queue: str) -> str:
         """The UI's "Launch backfill" on daily_fraud_job's partitions: one run per day."""
-        params = {
-            "selector": {
-                "partitionSetName": "daily_fraud_job_partition_set",
-                "repositorySelector": {
-                    "repositoryName": "__repository__",
-                    "repositoryLocationName": "fraud_platform",
-                },
-            },
-            "partitionNames": days,
-            "tags": [{"key": "dagster-celery/queue", "value": queue}],
-        }
-        launched = graphql(self.url, LAUNCH, {"params": params})["launchPartitionBackfill"]
+        launched = launch_job_backfill(self.url, days, {"dagster-celery/queue": queue})
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         return launched["backfillId"]
 
@@ -220,42 +175,16 @@ def pool(
     if isolated and not netns.available():
         pytest.skip("network namespaces need root and `ip netns` on this machine")
     names = [f"w{i}" for i in range(1, workers + 1)]
-    folders = {name: tmp_path / name for name in (*names, "services")}
-    for folder in folders.values():
-        folder.mkdir()
-    port = free_port()
     with ExitStack() as stack:
-        prefixes = {name: [] for name in names}
+        prefixes: dict[str, list[str]] = {name: [] for name in names}
         if isolated:
             prefixes = stack.enter_context(netns.namespaces(names, service_ports(env)))
-        processes = {
-            name: start(
-                [*prefixes[name], *worker_command(queue, f"{queue}-{name}")],
-                env,
-                folders[name] / "worker.log",
+        services = stack.enter_context(
+            dagster_services(
+                env, tmp_path, workers=names, queue=queue, prefixes=prefixes, timeout=120
             )
-            for name in names
-        }
-        services = [
-            start(
-                [dagster_command("dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-                env,
-                folders["services"] / "daemon.log",
-            ),
-            start(
-                [
-                    dagster_command("dagster-webserver"),
-                    *("-h", "127.0.0.1", "-p", str(port), "-w", str(REPO / "workspace.yaml")),
-                ],
-                env,
-                folders["services"] / "webserver.log",
-            ),
-        ]
-        try:
-            wait_until_serving(port, folders["services"] / "webserver.log")
-            yield Pool(f"http://127.0.0.1:{port}/graphql", processes, folders, prefixes, port)
-        finally:
-            stop([*processes.values(), *services])
+        )
+        yield Pool(services.url, services.workers, services.folders, prefixes, services.port)
 
 
 def service_ports(env: dict[str, str]) -> list[int]:
@@ -310,14 +239,7 @@ def test_a_backfill_runs_its_days_on_two_workers(
             assert not reachable(prefix, workers.webserver_port)
             assert reachable(prefix, 5672)
         backfill_id = workers.launch_days(days, queue)
-        deadline = time.monotonic() + 420
-        status: dict = {}
-        while time.monotonic() < deadline:
-            status = graphql(workers.url, STATUS, {"id": backfill_id})
-            status = status["partitionBackfillOrError"]
-            if status["status"] not in ("REQUESTED", "CANCELING", "FAILING"):
-                break
-            time.sleep(3)
+        status = wait_for_backfill(workers.url, backfill_id, 420)
         assert status.get("status") == "COMPLETED_SUCCESS", status
         runs = status["runs"]
         logs = {name: worker_log(workers, name) for name in ("w1", "w2")}
@@ -355,9 +277,7 @@ def test_a_day_whose_worker_is_killed_fails_and_runs_again_on_another(
     with pool(pool_env, tmp_path, queue, workers=2) as workers:
         backfill_id = workers.launch_days([DAY], queue)
         tags = [{"key": "dagster/backfill", "value": backfill_id}]
-        first = wait_until(
-            lambda: graphql(workers.url, RUNS, {"tags": tags})["runsOrError"]["results"], 120
-        )[0]
+        first = wait_until(lambda: runs_tagged(workers.url, tags), 120)[0]
         run_id = first["runId"]
         wait_until(
             lambda: [
@@ -467,7 +387,7 @@ def wait_until(probe: Callable[[], Any], timeout: float, every: float = 1.0) -> 
 def retries_of(pool: Pool, run_id: str) -> list[str]:
     """The runs the daemon launched to retry ``run_id``."""
     tags = [{"key": "dagster/parent_run_id", "value": run_id}]
-    return [r["runId"] for r in graphql(pool.url, RUNS, {"tags": tags})["runsOrError"]["results"]]
+    return [r["runId"] for r in runs_tagged(pool.url, tags)]
 
 
 @pytest.mark.parametrize(

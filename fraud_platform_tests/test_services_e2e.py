@@ -10,11 +10,7 @@ published day, and the run-failure sensor a notice of the failed run.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,10 +20,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import requests
-from dagster_cli import clean_env, pg_url, wait_until_serving
+from dagster_cli import pg_url
 from http_receiver import Receiver
 from psycopg import sql
+from services import (
+    LAUNCH,
+    clean_env,
+    dagster_services,
+    graphql,
+    make_dagster_home,
+    runs_tagged,
+    wait_for_backfill,
+)
 
 from fraud_platform.sample_data.generator import SampleConfig, generate_days
 from fraud_platform.settings import DEFAULT_ALERT_BUDGET_SHARE, alert_budget
@@ -50,28 +54,6 @@ DAILY_KEYS = [
     "fraud_dataset",
 ]
 
-LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on UnauthorizedError { message }
-  }
-}
-"""
-STATUS = """
-query Backfill($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill {
-      status
-      runs { runId status tags { key value } }
-    }
-    ... on PythonError { message }
-  }
-}
-"""
 AUTOMATION = """
 {
   repositoriesOrError {
@@ -81,14 +63,6 @@ AUTOMATION = """
         sensors { name sensorState { status } }
       }
     }
-  }
-}
-"""
-RUNS = """
-query Runs($tags: [ExecutionTag!]) {
-  runsOrError(filter: {tags: $tags}) {
-    __typename
-    ... on Runs { results { runId status tags { key value } } }
   }
 }
 """
@@ -102,20 +76,6 @@ query Failures($runId: ID!) {
   }
 }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def graphql(url: str, query: str, variables: dict) -> dict:
-    response = requests.post(url, json={"query": query, "variables": variables}, timeout=30)
-    response.raise_for_status()
-    body = response.json()
-    assert "errors" not in body, body
-    return body["data"]
 
 
 @pytest.fixture
@@ -133,9 +93,7 @@ def deployment(
     )
     bad_folder = storage / "landing" / "transactions" / f"date={BAD_DAY}"
     (bad_folder / "part-999.csv").write_bytes(b"x" * (MAX_FILE_BYTES + 1))
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    home = make_dagster_home(tmp_path / "dagster_home", REPO / "dagster.yaml")
     env = clean_env()
     env |= {
         "DAGSTER_HOME": str(home),
@@ -147,49 +105,8 @@ def deployment(
         "FRAUD_HIGH_RISK_THRESHOLD": "0.6",
         "FRAUD_MAX_FILE_BYTES": str(MAX_FILE_BYTES),
     }
-    port = free_port()
-    bin_dir = Path(sys.executable).parent
-    logs = [open(tmp_path / f"{n}.log", "w") for n in ("webserver", "daemon")]  # noqa: SIM115
-    processes = [
-        subprocess.Popen(
-            [
-                str(bin_dir / "dagster-webserver"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-w",
-                "workspace.yaml",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=logs[0],
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        ),
-        subprocess.Popen(
-            [str(bin_dir / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-            cwd=REPO,
-            env=env,
-            stdout=logs[1],
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        ),
-    ]
-    url = f"http://127.0.0.1:{port}/graphql"
-    try:
-        wait_until_serving(port, tmp_path / "webserver.log")
-        yield url, receiver, env
-    finally:
-        for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        for log in logs:
-            log.close()
+    with dagster_services(env, tmp_path, cwd=REPO, timeout=120) as services:
+        yield services.url, receiver, env
 
 
 def partition_of(run: dict) -> str:
@@ -207,7 +124,7 @@ def wait_for_runs(url: str, tags: list[dict], count: int, timeout: float) -> lis
     deadline = time.monotonic() + timeout
     runs: list[dict] = []
     while time.monotonic() < deadline:
-        runs = graphql(url, RUNS, {"tags": tags})["runsOrError"]["results"]
+        runs = runs_tagged(url, tags)
         done = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
         if len(done) >= count:
             return runs
@@ -266,13 +183,7 @@ def test_backfills_run_a_day_per_run_isolate_a_bad_day_and_alert(
     cli_backfill = re.search(r"Launched backfill job `([^`]+)`", cli.stdout)
     assert cli_backfill, cli.stdout[-3000:]
 
-    deadline = time.monotonic() + 420
-    status = None
-    while time.monotonic() < deadline:
-        status = graphql(url, STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-        if status["status"] not in ("REQUESTED", "CANCELING", "FAILING"):
-            break
-        time.sleep(3)
+    status = wait_for_backfill(url, backfill_id, 420)
     assert status is not None, status
     # One run per day: the bad day failed on its own, the others succeeded.
     assert status["status"] in ("COMPLETED_FAILED", "FAILED"), status
