@@ -1,5 +1,8 @@
 """Shared fixtures: a real PostgreSQL, a fresh schema per test and a storage folder per test.
 
+Every fixture more than one test file uses is defined here, once: the deployment ``settings``
+(and the alert tests' ``alert_settings``), the ``viewer`` server and the Chromium ``browser``.
+
 ``FRAUD_TEST_DATABASE_URL`` selects the PostgreSQL to test against (CI sets it to the server the
 machine runs). Without it, an embedded PostgreSQL is started once per session in a temporary
 folder, and stopped and deleted at the end.
@@ -10,11 +13,13 @@ its own prefix (``s3_env``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -24,10 +29,15 @@ from engine_params import ENGINES
 from http_receiver import Receiver, http_receiver
 from psycopg import sql
 from s3_server import S3Server, start_s3_server, stop_s3_server, weed_binary
+from viewer_server import CHROMIUM, CHROMIUM_ARGS, Viewer
 
 from fraud_platform.defs.analytics.engines import GraphEngine
+from fraud_platform.settings import Settings
 from fraud_platform.storage.embedded_postgres import embedded_database_url, stop_embedded
 from fraud_platform.storage.warehouse import PostgresWarehouse
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 TEST_DATABASE_URL_ENV = "FRAUD_TEST_DATABASE_URL"
 
@@ -68,6 +78,71 @@ def storage_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "storage"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture
+def settings(
+    storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """A deployment on ``storage_dir`` and the test's schema (high risk from 0.8), with
+    ``FRAUD_DATABASE_URL`` set to the test database as a deployment sets it."""
+    monkeypatch.setenv("FRAUD_DATABASE_URL", database_url)
+    return Settings(
+        storage_url=str(storage_dir),
+        database_url=database_url,
+        viewer_base_url="http://viewer.test",
+        high_risk_threshold=0.8,
+        database_schema=warehouse_schema,
+    )
+
+
+#: Alert settings of the machine running the tests; unset in ``alert_settings``.
+_ALERT_VARIABLES = (
+    "FRAUD_ALERT_WEBHOOK_URL",
+    "SLACK_BOT_TOKEN",
+    "FRAUD_ALERT_SLACK_CHANNEL",
+    "FRAUD_ALERT_SLACK_API_URL",
+    "FRAUD_ALERT_TOP_N",
+    "FRAUD_DISMISS_MARGIN",
+)
+
+
+@pytest.fixture
+def alert_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """``settings`` as the alert tests deploy (``test_alerts``, ``test_cases_loop``): high risk
+    from 0.7, no alert channel configured by the machine running the tests.
+
+    Delivery is what is tested there: the rules score keeps the hand-built days' high-risk
+    accounts fixed, and no budget caps these tiny days (the budget has its own tests).
+    """
+    for name in _ALERT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return dataclasses.replace(
+        settings, high_risk_threshold=0.7, risk_score="rules", alert_budget_share=1.0
+    )
+
+
+@pytest.fixture
+def viewer(warehouse: PostgresWarehouse) -> Iterator[Viewer]:
+    """The viewer on the test's warehouse (high risk from 0.8), serving on loopback."""
+    running = Viewer(warehouse)
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium driven by Playwright, one per test module; skips without it."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 #: AWS variables that would change what the S3 tests talk to or sign with; unset in ``s3_env``.

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
-import pytest
-import requests
+from services import wait_until_serving  # noqa: F401  (re-exported: it lives in services.py)
 
 from fraud_platform.settings import Settings
 
@@ -52,13 +51,56 @@ def pg_url(conninfo: str) -> str:
     return f"postgresql://{user}@{host}:{port}/{info['dbname']}"
 
 
-def wait_until_serving(port: int, log: Path, timeout: float = 120) -> None:
-    """Wait for a `dagster-webserver` on loopback ``port`` to answer; fail with its ``log``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                return
-        except requests.ConnectionError:
-            time.sleep(1)
-    pytest.fail("webserver did not start: " + log.read_text()[-3000:])
+#: The module Dagster's CLI loads the definitions from, and the day's whole asset graph.
+DEFINITIONS_MODULE = "fraud_platform.definitions"
+DAILY_SELECTION = "*fraud_dataset"
+
+
+def materialize_args(day: str, selection: str = DAILY_SELECTION) -> list[str]:
+    """The command line of ``dagster asset materialize -m fraud_platform.definitions --select
+    <selection> --partition <day>`` (for a test that starts it itself, e.g. to kill it)."""
+    return [
+        dagster_command(),
+        "asset",
+        "materialize",
+        "-m",
+        DEFINITIONS_MODULE,
+        "--select",
+        selection,
+        "--partition",
+        day,
+    ]
+
+
+def materialize_cli(
+    day: str,
+    env: dict[str, str],
+    selection: str = DAILY_SELECTION,
+    *,
+    cwd: Path | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """``dagster asset materialize`` of ``selection`` for the partition ``day`` in ``env``, as a
+    user runs it; its output captured as text (the test checks the return code)."""
+    return subprocess.run(
+        materialize_args(day, selection),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+
+
+def fraud_platform_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The project's own ``fraud-platform`` command with ``args`` (``env``: the environment,
+    default this process's); its output captured as text (the test checks the return code)."""
+    return subprocess.run(
+        [dagster_command("fraud-platform"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

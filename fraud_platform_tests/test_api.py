@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pandas as pd
 import pytest
@@ -50,13 +49,6 @@ def alerts(warehouse: PostgresWarehouse) -> dict[str, str]:
 def token(warehouse: PostgresWarehouse) -> str:
     with warehouse.connect() as connection:
         return add_analyst(connection, warehouse.schema_name, "ana")
-
-
-@pytest.fixture
-def viewer(warehouse: PostgresWarehouse) -> Iterator[Viewer]:
-    running = Viewer(warehouse)
-    yield running
-    running.close()
 
 
 def post(viewer: Viewer, alert_id: str, body: object, token: str | None) -> requests.Response:
@@ -175,6 +167,7 @@ def test_a_note_with_markup_comes_back_as_text(
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
 
 
+@pytest.mark.slow
 def test_the_analysts_command_adds_and_revokes(database_url: str, warehouse_schema: str) -> None:
     env = {
         **os.environ,

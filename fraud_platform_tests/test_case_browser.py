@@ -8,27 +8,21 @@ send the browser's own Origin, which the server checks; nothing is loaded from a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 from test_case_pages import DAY1, build_world, make_analyst, stored
-from test_viewer_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Recorder, open_page
-from viewer_server import Viewer
+from test_viewer_browser import ARTIFACTS, Recorder, open_page
+from viewer_server import CHROMIUM, Viewer
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)",
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+pytestmark = [
+    pytest.mark.slow,  # a real browser
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)",
+    ),
+]
 
 
 def rows(page: Page) -> list[str]:

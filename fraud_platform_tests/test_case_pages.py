@@ -215,13 +215,6 @@ def world(warehouse: PostgresWarehouse) -> World:
 
 
 @pytest.fixture
-def viewer(warehouse: PostgresWarehouse) -> Iterator[Viewer]:
-    running = Viewer(warehouse)
-    yield running
-    running.close()
-
-
-@pytest.fixture
 def records() -> Iterator[Records]:
     handler = Records()
     logger = logging.getLogger("fraud_platform.viewer")

@@ -1,6 +1,7 @@
 """Analysts' decisions reach the next days: confirmed accounts join the watchlist, dismissed ones
 stop alerting until their score rises past the margin. Real Dagster runs, the alert sensor as
-the daemon ticks it, the live PostgreSQL (helpers shared with ``test_alerts``)."""
+the daemon ticks it, the live PostgreSQL (helpers shared with ``test_alerts``,
+its ``alert_settings`` deployment from conftest)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 import psycopg
+import pytest
 from dagster import DagsterInstance, build_sensor_context, materialize
 from psycopg import sql
 from test_alerts import (
     DAY1,
     DAY2,
     DAY3,
-    THRESHOLD,
     Ticker,
     run_days,
-    settings,  # noqa: F401  (the deployment fixture both files use)
     write_landing,
 )
 
@@ -53,23 +53,24 @@ def recorded(deployment: Settings, day: str) -> dict[str, tuple[bool, bool]]:
     return {account: (silenced, delivered) for account, silenced, delivered in rows}
 
 
+@pytest.mark.slow
 def test_decisions_reach_the_next_days(
-    settings: Settings,  # noqa: F811  (the fixture imported above)
+    alert_settings: Settings,
     storage_dir: Path,
     instance: DagsterInstance,
 ) -> None:
     for day in (DAY1, DAY2, DAY3):
         write_landing(storage_dir, day, {"M1": 20, "M2": 12})
     warehouse = PostgresWarehouse(
-        database_url=str(settings.database_url), schema_name=settings.database_schema
+        database_url=str(alert_settings.database_url), schema_name=alert_settings.database_schema
     )
-    schema = settings.database_schema
-    ticker = Ticker(settings, instance)
+    schema = alert_settings.database_schema
+    ticker = Ticker(alert_settings, instance)
 
-    run_days(settings, instance, DAY1)
+    run_days(alert_settings, instance, DAY1)
     ticker.tick()
     # The case timeline: every transfer of a high-risk account, from its side, in time order.
-    with psycopg.connect(str(settings.database_url)) as connection:
+    with psycopg.connect(str(alert_settings.database_url)) as connection:
         timeline = connection.execute(
             sql.SQL(
                 "SELECT direction, counterparty, amount FROM {} WHERE partition_date = %s "
@@ -94,7 +95,7 @@ def test_decisions_reach_the_next_days(
         build_sensor_context(instance=instance, resources={"warehouse": warehouse}, cursor=None)
     )
     assert [r.partition_key for r in labels_tick.run_requests] == [DAY1]
-    resources = deployment_resources(settings)
+    resources = deployment_resources(alert_settings)
     labelled = materialize(
         [analyst_labels, *(a.to_source_asset() for a in LABEL_INPUTS)],
         partition_key=DAY1,
@@ -139,7 +140,7 @@ def test_decisions_reach_the_next_days(
 
     # Day 2: M1 is on the watchlist (its own listing, from its confirmed day on); M2's repeat
     # alert is recorded, silenced by the dismissal, and not sent.
-    result = run_days(settings, instance, DAY2)
+    result = run_days(alert_settings, instance, DAY2)
     scores = result.output_for_node("account_scores").set_index("account")
     meta = result.asset_materializations_for_node("account_scores")[0].metadata
     assert meta["watchlist_size"].value == 1
@@ -147,7 +148,7 @@ def test_decisions_reach_the_next_days(
     assert "watchlist_score 1.00" in scores.loc["M1", "reasons"]
     assert scores.loc["M1", "pattern"] == "watchlist"
     assert scores.loc["M2", "watchlist_score"] == 0.0
-    with psycopg.connect(str(settings.database_url)) as connection:
+    with psycopg.connect(str(alert_settings.database_url)) as connection:
         behaviour = connection.execute(
             sql.SQL(
                 "SELECT history_days, days_active, days_since_first_seen FROM {} "
@@ -158,21 +159,21 @@ def test_decisions_reach_the_next_days(
     assert behaviour == [(1.0, 1.0, 1.0)]  # the case page compares day 2 with day 1
     summary = ticker.tick()
     assert "silenced by analysts' dismissals" in summary, summary
-    day2 = recorded(settings, DAY2)
+    day2 = recorded(alert_settings, DAY2)
     assert day2["M2"] == (True, False)
     assert day2["M1"] == (False, True)
 
     # A dismissal made when M2 scored far lower holds no more: its behaviour has changed.
-    with psycopg.connect(str(settings.database_url)) as connection:
+    with psycopg.connect(str(alert_settings.database_url)) as connection:
         connection.execute(
             sql.SQL("UPDATE {} SET risk_score = %s WHERE account = 'M2'").format(
                 sql.Identifier(schema, "alert_decisions")
             ),
-            [THRESHOLD - 0.2],
+            [alert_settings.high_risk_threshold - 0.2],
         )
-    run_days(settings, instance, DAY3)
+    run_days(alert_settings, instance, DAY3)
     ticker.tick()
-    assert recorded(settings, DAY3)["M2"] == (False, True)
+    assert recorded(alert_settings, DAY3)["M2"] == (False, True)
 
 
 def test_a_dismissal_silences_later_days_below_its_score_plus_the_margin() -> None:

@@ -102,6 +102,7 @@ def test_dataset_counts_must_match_the_graph_and_the_rows() -> None:
     assert len(count_mismatches(summary.assign(edge_count=5), expected, {DAY: (3, 2)})) == 2
 
 
+@pytest.mark.slow
 def test_the_dataset_check_counts_the_warehouse_rows(
     storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch
 ) -> None:
@@ -128,6 +129,7 @@ def test_the_dataset_check_counts_the_warehouse_rows(
         assert stored_counts(connection, warehouse_schema, ["2024-10-02"]) == {"2024-10-02": (0, 0)}
 
 
+@pytest.mark.slow
 def test_checks_run_with_the_day_and_block_a_mostly_rejected_day(
     storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch
 ) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
 import sqlalchemy
-from dagster_cli import clean_env, dagster_command, pg_url
+from dagster_cli import clean_env, materialize_cli, pg_url
 from psycopg import sql
 
 from fraud_platform.storage.dagster_storage import dagster_database_url, with_driver
@@ -62,24 +61,7 @@ def test_cli_run_is_recorded_in_postgres(
         "FRAUD_DATABASE_URL": pg_url(database_url),
         "FRAUD_DATABASE_SCHEMA": warehouse_schema,
     }
-    completed = subprocess.run(
-        [
-            dagster_command(),
-            "asset",
-            "materialize",
-            "-m",
-            "fraud_platform.definitions",
-            "--select",
-            "*fraud_dataset",
-            "--partition",
-            days[1],
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    completed = materialize_cli(days[1], env, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr[-4000:]
 
     # One object per asset for the day asked for, none for the other day.
@@ -122,24 +104,7 @@ def test_unreachable_warehouse_is_named_in_the_error(storage_dir: Path, tmp_path
         # a closed port on loopback, with a password that must not leak
         "FRAUD_DATABASE_URL": "postgresql://fraud:s3cret-pw@127.0.0.1:1/warehouse",
     }
-    completed = subprocess.run(
-        [
-            dagster_command(),
-            "asset",
-            "materialize",
-            "-m",
-            "fraud_platform.definitions",
-            "--select",
-            "*fraud_dataset",
-            "--partition",
-            "2024-10-01",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    completed = materialize_cli("2024-10-01", env, cwd=tmp_path)
     output = completed.stdout + completed.stderr
     assert completed.returncode != 0
     assert "cannot connect to PostgreSQL" in output

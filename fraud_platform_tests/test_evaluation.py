@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster_cli import dagster_command
+from dagster_cli import fraud_platform_cli
 
 from fraud_platform.defs.analytics.engines import get_engine
 from fraud_platform.evaluation.metrics import (
@@ -118,6 +117,7 @@ SMALL = EvaluationPlan(
 )
 
 
+@pytest.mark.slow
 def test_protocol_reports_only_on_held_out_worlds_and_later_days(tmp_path: Path):
     result = run_evaluation(SMALL, get_engine("cpu"), str(tmp_path))
     rows = result.rows
@@ -148,34 +148,29 @@ def test_protocol_reports_only_on_held_out_worlds_and_later_days(tmp_path: Path)
     assert list(targets["world"]) == list(SMALL.worlds)
 
 
+@pytest.mark.slow
 def test_evaluate_command_prints_the_table_and_the_targets(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUD_")}
     env["FRAUD_STORAGE_URL"] = str(tmp_path / "storage")
-    cli = Path(dagster_command("fraud-platform"))
-    completed = subprocess.run(
-        [
-            str(cli),
-            "evaluate",
-            "--worlds",
-            "small_business,crypto_offramp",
-            "--train-seeds",
-            "5",
-            "--test-seeds",
-            "6",
-            "--first-days",
-            "1",
-            "--train-days",
-            "1",
-            "--later-days",
-            "1",
-            "--transactions",
-            "2000",
-            "--k",
-            "5",
-        ],
+    completed = fraud_platform_cli(
+        "evaluate",
+        "--worlds",
+        "small_business,crypto_offramp",
+        "--train-seeds",
+        "5",
+        "--test-seeds",
+        "6",
+        "--first-days",
+        "1",
+        "--train-days",
+        "1",
+        "--later-days",
+        "1",
+        "--transactions",
+        "2000",
+        "--k",
+        "5",
         env=env,
-        capture_output=True,
-        text=True,
         timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
@@ -188,14 +183,8 @@ def test_evaluate_command_prints_the_table_and_the_targets(tmp_path: Path):
     assert not (tmp_path / "storage").exists()  # the generated worlds went to a temporary folder
 
 
+@pytest.mark.slow
 def test_unknown_world_is_refused_by_name():
-    cli = Path(dagster_command("fraud-platform"))
-    completed = subprocess.run(
-        [str(cli), "evaluate", "--worlds", "retail_bank,atlantis"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    completed = fraud_platform_cli("evaluate", "--worlds", "retail_bank,atlantis", timeout=60)
     assert completed.returncode != 0
     assert "atlantis" in completed.stderr and "retail_bank" in completed.stderr
-

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 import pytest
 import s3fs
 from dagster import DagsterInstance, ExecuteInProcessResult, materialize
-from dagster_cli import cli_env, dagster_command
+from dagster_cli import cli_env, materialize_args
 from psycopg import sql
 from s3_server import S3Server, start_s3_server, stop_s3_server, weed_binary
 
@@ -169,18 +169,6 @@ def failure_text(result: ExecuteInProcessResult) -> str:
     errors = [event.step_failure_data.error for event in result.get_step_failure_events()]
     assert errors, "expected a failed step"
     return "\n".join(error.to_string() for error in errors if error is not None)
-
-
-@pytest.fixture
-def settings(storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch) -> Settings:
-    monkeypatch.setenv("FRAUD_DATABASE_URL", database_url)
-    return Settings(
-        storage_url=str(storage_dir),
-        database_url=database_url,
-        viewer_base_url="http://viewer.test",
-        high_risk_threshold=0.8,
-        database_schema=warehouse_schema,
-    )
 
 
 def run_day(settings: Settings, **kwargs: object) -> ExecuteInProcessResult:
@@ -353,6 +341,7 @@ def test_s3_lost_mid_run_retries_fails_naming_the_endpoint_and_recovers(
 # -- PostgreSQL backend killed during the COPY ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_backend_killed_during_the_dataset_copy_rolls_back_and_the_retry_succeeds(
     settings: Settings, storage_dir: Path
 ) -> None:
@@ -473,19 +462,8 @@ def test_a_run_killed_with_sigkill_leaves_old_or_new_never_a_mix(
 
     write_sample(str(storage_dir), 90_000, seed=4)
     new = expected_counts(settings.landing_url)
-    dagster = Path(dagster_command())
     process = subprocess.Popen(
-        [
-            str(dagster),
-            "asset",
-            "materialize",
-            "-m",
-            "fraud_platform.definitions",
-            "--select",
-            "*fraud_dataset",
-            "--partition",
-            DAY,
-        ],
+        materialize_args(DAY),
         env=cli_env(settings, tmp_path / "dagster_home"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -536,6 +514,7 @@ def test_a_run_killed_with_sigkill_leaves_old_or_new_never_a_mix(
 # -- repeated and concurrent runs -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_same_day_three_times_stores_it_once(settings: Settings, storage_dir: Path) -> None:
     write_sample(str(storage_dir), 3_000, seed=5)
     expected = expected_counts(settings.landing_url)
@@ -714,6 +693,7 @@ def test_the_budget_admits_a_file_at_its_size_and_refuses_one_byte_more() -> Non
     assert file_budget_error(DAY, many, DEFAULT_MAX_FILE_BYTES) is None
 
 
+@pytest.mark.slow
 def test_a_file_above_the_budget_fails_the_day_before_reading_without_retries(
     settings: Settings, storage_dir: Path
 ) -> None:
@@ -764,6 +744,7 @@ def test_the_budget_reads_sizes_from_s3_listings(s3_env: str) -> None:
     assert len(LandingZone(url=landing).ingest(DAY).valid) > 0
 
 
+@pytest.mark.slow
 def test_landing_files_replaced_between_runs_are_read_fresh_from_s3(s3_env: str) -> None:
     """s3fs caches listings for the life of a process (a run worker, a code server): a day's
     files replaced or added after one run must still be what the next run of that process reads,

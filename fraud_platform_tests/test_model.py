@@ -115,8 +115,12 @@ def test_cluster_relay_share_counts_the_rest_of_the_cluster():
 
 def test_history_ratios_are_missing_without_an_earlier_day():
     nodes = pd.DataFrame(
-        {"in_degree": [2, 1], "out_degree": [1, 1], "in_amount": [500.0, 50.0],
-         "out_amount": [480.0, 10.0]}
+        {
+            "in_degree": [2, 1],
+            "out_degree": [1, 1],
+            "in_amount": [500.0, 50.0],
+            "out_amount": [480.0, 10.0],
+        }
     )
     history = pd.DataFrame(
         {
@@ -149,6 +153,7 @@ def _learnable(n: int = 4_000, seed: int = 3) -> tuple[pd.DataFrame, np.ndarray]
     return frame, label.to_numpy()
 
 
+@pytest.mark.slow
 def test_the_model_learns_and_says_why():
     frame, label = _learnable()
     model = train_model(frame, label, rounds=60, params={"min_data_in_leaf": 20})
@@ -217,6 +222,7 @@ def test_the_packaged_model_reads_todays_features():
     assert model.features == MODEL_FEATURES, "the packaged model is stale: run fraud-platform train"
 
 
+@pytest.mark.slow
 def test_the_store_hands_out_the_newest_model_then_the_packaged_then_rules(tmp_path: Path):
     frame, label = _learnable(1_500)
     model = train_model(frame, label, rounds=10, params={"min_data_in_leaf": 20})
@@ -237,6 +243,7 @@ DAY = "2024-10-01"
 DAILY = [raw_transactions, transaction_graph, account_features, account_history, account_scores]
 
 
+@pytest.mark.slow
 def test_risk_model_asset_trains_a_version_that_the_next_day_uses(
     storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch
 ):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import psycopg
 import pytest
 from dagster import DagsterInstance, materialize
-from dagster_cli import cli_env, dagster_command
+from dagster_cli import cli_env, fraud_platform_cli, materialize_cli
 from psycopg import sql
 
 from fraud_platform.definitions import daily_assets, defs
@@ -42,23 +41,12 @@ def write_landing(storage: Path, day: str = DAY, text: str = LANDING_CSV) -> Non
     (folder / "part-000.csv").write_text(text)
 
 
-@pytest.fixture
-def settings(storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch) -> Settings:
-    monkeypatch.setenv("FRAUD_DATABASE_URL", database_url)
-    return Settings(
-        storage_url=str(storage_dir),
-        database_url=database_url,
-        viewer_base_url="http://viewer.test",
-        high_risk_threshold=0.8,
-        database_schema=warehouse_schema,
-    )
-
-
 def query(database_url: str, schema: str, statement: str, *params: object) -> list[tuple]:
     with psycopg.connect(database_url) as conn:
         return conn.execute(sql.SQL(statement).format(s=sql.Identifier(schema)), params).fetchall()
 
 
+@pytest.mark.slow
 def test_a_day_materializes_end_to_end(
     settings: Settings, storage_dir: Path, database_url: str
 ) -> None:
@@ -122,6 +110,7 @@ def test_a_day_materializes_end_to_end(
     assert dataset_meta["url"].value == f"http://viewer.test/datasets/{dataset_id}"
 
 
+@pytest.mark.slow
 def test_rematerializing_a_day_replaces_it(
     settings: Settings, storage_dir: Path, database_url: str
 ) -> None:
@@ -152,6 +141,7 @@ def test_rematerializing_a_day_replaces_it(
     assert counts[4] > first_created
 
 
+@pytest.mark.slow
 def test_a_day_without_files_gives_an_empty_dataset(settings: Settings, database_url: str) -> None:
     result = materialize(
         daily_assets, partition_key="2024-10-05", resources=deployment_resources(settings)
@@ -185,24 +175,7 @@ def test_dagster_cli_materializes_a_day(
     settings: Settings, storage_dir: Path, database_url: str, tmp_path: Path
 ) -> None:
     write_landing(storage_dir)
-    dagster = Path(dagster_command())
-    completed = subprocess.run(
-        [
-            str(dagster),
-            "asset",
-            "materialize",
-            "-m",
-            "fraud_platform.definitions",
-            "--select",
-            "*fraud_dataset",
-            "--partition",
-            DAY,
-        ],
-        env=cli_env(settings, tmp_path / "dagster_home"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = materialize_cli(DAY, cli_env(settings, tmp_path / "dagster_home"))
     assert completed.returncode == 0, completed.stderr[-4000:]
     assert "RUN_SUCCESS" in completed.stderr + completed.stdout
     assert query(
@@ -217,12 +190,13 @@ def test_dagster_cli_materializes_a_day(
 def test_demo_command_prints_the_week(
     settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
-    cli = Path(dagster_command("fraud-platform"))
-    completed = subprocess.run(
-        [str(cli), "demo", "--days", "2", "--transactions", "3000"],
+    completed = fraud_platform_cli(
+        "demo",
+        "--days",
+        "2",
+        "--transactions",
+        "3000",
         env=cli_env(settings, tmp_path / "dagster_home"),
-        capture_output=True,
-        text=True,
         timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]

@@ -410,6 +410,7 @@ LANDING_CSV = "transaction_id,timestamp,sender,receiver,amount\n" + "".join(
 )
 
 
+@pytest.mark.slow
 def test_account_scores_asset_reads_the_watchlist_and_records_metadata(
     storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch
 ):
@@ -432,7 +433,13 @@ def test_account_scores_asset_reads_the_watchlist_and_records_metadata(
     def run(url: Path):
         resources = deployment_resources(settings) | {"watchlist": Watchlist(url=str(url))}
         return materialize(
-            [raw_transactions, transaction_graph, account_features, account_history, account_scores],
+            [
+                raw_transactions,
+                transaction_graph,
+                account_features,
+                account_history,
+                account_scores,
+            ],
             partition_key=DAY,
             resources=resources,
         )

@@ -67,6 +67,7 @@ def test_repeat_accounts_and_persisting_clusters() -> None:
     assert "2 accounts high risk on two or more days" in markdown_summary(trends, "2024-09-30", 0.8)
 
 
+@pytest.mark.slow
 def test_weekly_asset_reads_the_daily_datasets_of_its_week(
     storage_dir: Path, database_url: str, warehouse_schema: str, monkeypatch
 ) -> None:

@@ -15,7 +15,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -155,13 +154,6 @@ def publish(
     return str(dataset.summary["dataset_id"].iloc[0])
 
 
-@pytest.fixture
-def viewer(warehouse: PostgresWarehouse) -> Iterator[Viewer]:
-    running = Viewer(warehouse)
-    yield running
-    running.close()
-
-
 EXTERNAL_URL = re.compile(r"(https?:)?//[a-z0-9]", re.IGNORECASE)
 
 
@@ -294,6 +286,7 @@ def test_a_dataset_url_keeps_working_and_follows_a_rerun(viewer: Viewer, warehou
     assert len(payload["nodes"]["account"]) == 12 and payload["counts"]["edges"] == 12
 
 
+@pytest.mark.slow
 def test_a_page_opened_during_a_rerun_waits_and_shows_the_new_day(warehouse) -> None:
     """A re-run replaces the day with TRUNCATE, which older snapshots see as empty: the viewer
     locks the day's partitions before its snapshot, so it waits and reads the new rows."""
@@ -350,6 +343,7 @@ def test_an_older_warehouse_without_the_new_columns_still_opens(
     assert payload["nodes"]["in_amount"][at] == 150.0
 
 
+@pytest.mark.slow
 def test_preview_png_gzip_and_static_files(viewer: Viewer, warehouse) -> None:
     dataset_id = publish(warehouse, *day_tables())
     png = viewer.get(f"/datasets/{dataset_id}/preview.png")
@@ -557,6 +551,7 @@ def test_the_server_binds_and_releases_its_port(warehouse) -> None:
     again.stop()
 
 
+@pytest.mark.slow
 def test_a_materialized_day_opens_in_the_viewer(
     storage_dir: Path, database_url: str, warehouse_schema: str, warehouse, monkeypatch
 ) -> None:

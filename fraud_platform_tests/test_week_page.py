@@ -4,10 +4,10 @@ published days with a repeat high-risk account, a persisting cluster and decided
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
@@ -21,6 +21,9 @@ from fraud_platform.defs.cases.resources import add_analyst, ensure_case_tables,
 from fraud_platform.defs.datasets.logic import dataset_id_for
 from fraud_platform.storage.warehouse import PostgresWarehouse
 from fraud_platform.viewer import server as server_module
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 WEEK = "2024-09-30"  # its days from FIRST_DAY (2024-10-01) on count
 DAY1, DAY2, DAY3 = "2024-10-01", "2024-10-02", "2024-10-03"
@@ -152,13 +155,6 @@ def build_week(warehouse: PostgresWarehouse) -> Week:
             alert_id = week.alerts[day][account]
             assert record_decision(connection, schema, alert_id, parse_decision(body), "ana")
     return week
-
-
-@pytest.fixture
-def viewer(warehouse: PostgresWarehouse) -> Iterator[Viewer]:
-    running = Viewer(warehouse)  # high risk from 0.8
-    yield running
-    running.close()
 
 
 @pytest.fixture
@@ -309,52 +305,43 @@ def test_an_unreachable_warehouse_is_a_503_without_its_address() -> None:
 # -- in a real browser ----------------------------------------------------------------------------
 
 
-def test_the_week_page_renders_in_chromium_without_errors(warehouse: PostgresWarehouse) -> None:
+@pytest.mark.slow
+def test_the_week_page_renders_in_chromium_without_errors(
+    browser: Browser, warehouse: PostgresWarehouse
+) -> None:
     """The page under the viewer's Content-Security-Policy (a violation is a console error): its
     bars drawn, the hostile account as text, nothing loaded from another host."""
-    from test_viewer_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Recorder, open_page
-
-    if not CHROMIUM.exists():
-        pytest.skip(
-            f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)"
-        )
-    from playwright.sync_api import sync_playwright
+    from test_viewer_browser import ARTIFACTS, Recorder, open_page
 
     build_week(warehouse)
     viewer = Viewer(warehouse)
     recorder = Recorder()
     problems: list[str] = []
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page, seen = open_page(browser, recorder)
-                problems = seen
-                page.on(
-                    "console",
-                    lambda message: (
-                        message.type in ("error", "warning")
-                        and problems.append(f"console: {message.text}")
-                    ),
-                )
-                page.goto(f"{viewer.base}/")
-                page.click('a[href="/weeks"]')
-                page.wait_for_url(f"{viewer.base}/weeks/{WEEK}")
-                assert page.locator("#days tbody tr").count() == 6
-                widths = page.eval_on_selector_all(
-                    "#days .bar-fill", "bars => bars.map(b => b.getBoundingClientRect().width)"
-                )
-                assert widths[1] > widths[0] > widths[2] > 0 and widths[3:] == [0, 0, 0]
-                accounts = page.locator("#repeat-accounts td.account").all_text_contents()
-                assert HOSTILE in accounts
-                assert page.evaluate("window.__pwned") is None
-                ARTIFACTS.mkdir(exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS / "week-page.png"), full_page=True)
-                page.click(f'a[href="/alerts?day={DAY1}&status=all"]')
-                page.wait_for_url(f"**/alerts?day={DAY1}&status=all")
-                assert page.locator("#queue tbody tr").count() == 3
-            finally:
-                browser.close()
+        page, seen = open_page(browser, recorder)
+        problems = seen
+        page.on(
+            "console",
+            lambda message: (
+                message.type in ("error", "warning") and problems.append(f"console: {message.text}")
+            ),
+        )
+        page.goto(f"{viewer.base}/")
+        page.click('a[href="/weeks"]')
+        page.wait_for_url(f"{viewer.base}/weeks/{WEEK}")
+        assert page.locator("#days tbody tr").count() == 6
+        widths = page.eval_on_selector_all(
+            "#days .bar-fill", "bars => bars.map(b => b.getBoundingClientRect().width)"
+        )
+        assert widths[1] > widths[0] > widths[2] > 0 and widths[3:] == [0, 0, 0]
+        accounts = page.locator("#repeat-accounts td.account").all_text_contents()
+        assert HOSTILE in accounts
+        assert page.evaluate("window.__pwned") is None
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "week-page.png"), full_page=True)
+        page.click(f'a[href="/alerts?day={DAY1}&status=all"]')
+        page.wait_for_url(f"**/alerts?day={DAY1}&status=all")
+        assert page.locator("#queue tbody tr").count() == 3
     finally:
         viewer.close()
     assert problems == []

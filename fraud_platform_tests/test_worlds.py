@@ -174,6 +174,7 @@ def test_listed_accounts_transact_that_day_and_fraud_is_a_small_share(
         assert 0.005 <= share <= 0.025, (world, sample.day, share)
 
 
+@pytest.mark.slow
 def test_a_multi_day_operation_lists_each_day_only_that_days_participants(
     weeks: dict[str, list[SampleDay]],
 ):
@@ -214,6 +215,7 @@ def test_a_multi_day_operation_lists_each_day_only_that_days_participants(
     assert differing >= 3  # the days really list different participants
 
 
+@pytest.mark.slow
 def test_fresh_dormant_and_camouflaged_laundering_accounts(weeks: dict[str, list[SampleDay]]):
     """Some launderers were not seen in the days before their operation; others also make
     ordinary payments; worlds with more fresh accounts show more unseen ones."""
@@ -244,6 +246,7 @@ def test_fresh_dormant_and_camouflaged_laundering_accounts(weeks: dict[str, list
 # ---- amounts and timing ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world", world_names())
 def test_laundering_amounts_sit_inside_the_legitimate_range(
     world: str, weeks: dict[str, list[SampleDay]]
@@ -266,6 +269,7 @@ def test_laundering_amounts_sit_inside_the_legitimate_range(
         assert structured < 0.5
 
 
+@pytest.mark.slow
 def test_worlds_move_money_at_their_own_scale_and_speed(weeks: dict[str, list[SampleDay]]):
     def background_median(world: str) -> float:
         return float(np.median([valid_rows(d)["amount"].median() for d in weeks[world]]))
@@ -289,6 +293,7 @@ def test_worlds_move_money_at_their_own_scale_and_speed(weeks: dict[str, list[Sa
     assert multi_day_share("payments_company") > 2 * multi_day_share("crypto_offramp")
 
 
+@pytest.mark.slow
 def test_exchanges_take_deposits_just_under_ten_thousand_only_where_the_world_has_them(
     weeks: dict[str, list[SampleDay]],
 ):
@@ -376,6 +381,7 @@ def test_payroll_bureaus_pass_on_their_funding_within_hours_on_pay_days(
     assert paying_days == 5
 
 
+@pytest.mark.slow
 def test_wholesalers_pass_on_most_of_the_days_revenue_on_business_days(
     weeks: dict[str, list[SampleDay]],
 ):
@@ -455,6 +461,7 @@ def test_bill_splits_and_one_offs_look_like_laundering_but_are_not(
     assert 0.5 <= np.median(passed_on) <= 1.2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world", world_names())
 def test_every_world_builds_a_tiny_day(world: str):
     sample = generate_day(WEEK_START, config(world, size=1_500))

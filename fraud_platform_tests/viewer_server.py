@@ -1,11 +1,26 @@
-"""A viewer server on a free loopback port, serving in a thread, for the viewer's and API's tests."""
+"""A viewer server on a free loopback port, serving in a thread, for the viewer's and API's tests,
+and the headless Chromium the browser tests open it in."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import requests
 
 from fraud_platform.storage.warehouse import PostgresWarehouse
 from fraud_platform.viewer.server import ViewerApp, ViewerServer
+
+#: Debian's Chromium, which Playwright drives (the ``browser`` fixture); tests skip without it.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 class Viewer:
