@@ -31,6 +31,9 @@ the two goes first changing every round; the report adds REV's median of each ex
 the ratio baseline / REV, and the verdict of an existing page then holds against REV too. The
 child stops when its stdin closes (at the end of its phase, or when this process dies); the
 worktree is removed at the end, on Ctrl-C or an error too.
+
+Why one file of this length: the data it loads, the pages it times and their baseline must run in
+one invocation against the same schema.
 """
 
 from __future__ import annotations

@@ -37,6 +37,9 @@ lock, removal of the day, COPY, commit, timed until the commit returns.
    Ratios are against ``old``.
 
 Timings are noisy on a shared machine: every figure is the range over ``--repeat`` runs.
+
+Why one file of this length: the feeds and layouts it compares must run in one invocation on the
+same synthesized day, so the synthesizer, each feed and the report stay together.
 """
 
 from __future__ import annotations

@@ -92,6 +92,25 @@ def materialize_cli(
     )
 
 
+#: The project's root: where ``pyproject.toml`` (and its ``[tool.dg]``) is, for ``dg``.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def dg_cli(
+    *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Dagster's ``dg`` command with ``args`` in the project's root, as a user runs it there; its
+    output captured as text (the test checks the return code)."""
+    return subprocess.run(
+        [dagster_command("dg"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=PROJECT_ROOT,
+    )
+
+
 def fraud_platform_cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:

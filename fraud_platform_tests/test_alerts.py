@@ -7,6 +7,8 @@ and forwards 95% of it to one account; a merchant and an employer are central bu
 Which accounts the risk score flags around a mule is the scoring's business (tested with it): the
 expected alerts are read from the day's ``dataset_nodes`` (``risk_score >= 0.7``, the test
 threshold), and every day must flag its mules and never the merchant.
+
+Why one module of this length: the sensors' cases share its landing-day builders and receivers.
 """
 
 from __future__ import annotations

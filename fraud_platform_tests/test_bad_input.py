@@ -32,6 +32,9 @@ rows valid + rows rejected, and every rejected row has a file, a line, a field a
 | a day with no files | empty dataset (0 accounts) and a warning |
 
 (No ``from __future__ import annotations``: Dagster reads the assets' annotations as types.)
+
+Why one module of this length: the table above is the contract, and one file keeps every case
+beside its test.
 """
 
 import csv

@@ -1,5 +1,9 @@
 """The analysts' pages over HTTP, on a live viewer server and PostgreSQL: login, the alert queue,
-case pages, decisions through the form, and every way a write is refused (storing nothing)."""
+case pages, decisions through the form, and every way a write is refused (storing nothing).
+
+Why one module of this length: it covers one surface, the analysts' pages over HTTP, and its
+helpers (login, form posts, seeded days) serve every test in it.
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,9 @@
 | a landing file larger than the memory budget | ``LandingZone.max_file_bytes`` below a file's size; a 5 GiB sparse file against the default 4 GiB | the day is refused before reading, naming the day, the file, its size and the setting, without retries |
 
 (No ``from __future__ import annotations``: Dagster reads the assets' annotations as types.)
+
+Why one module of this length: the table above is the contract, and one file keeps every fault
+beside its test.
 """
 
 import dataclasses

@@ -1,4 +1,7 @@
-"""Validation of landing files: every row is kept or rejected with file, line, field, reason."""
+"""Validation of landing files: every row is kept or rejected with file, line, field, reason.
+
+Why one module of this length: one test per validation rule and reader, in the order of the rules.
+"""
 
 from __future__ import annotations
 

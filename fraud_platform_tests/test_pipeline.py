@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import psycopg
 import pytest
 from dagster import DagsterInstance, materialize
-from dagster_cli import cli_env, fraud_platform_cli, materialize_cli
+from dagster_cli import cli_env, dg_cli, fraud_platform_cli, materialize_cli
 from psycopg import sql
 
 from fraud_platform.definitions import daily_assets, defs
@@ -178,6 +179,32 @@ def test_dagster_cli_materializes_a_day(
     completed = materialize_cli(DAY, cli_env(settings, tmp_path / "dagster_home"))
     assert completed.returncode == 0, completed.stderr[-4000:]
     assert "RUN_SUCCESS" in completed.stderr + completed.stdout
+    assert query(
+        database_url,
+        settings.database_schema,
+        "SELECT node_count FROM {s}.datasets WHERE partition_date = %s",
+        DAY,
+    ) == [(6,)]
+
+
+@pytest.mark.slow
+def test_dg_sees_the_definitions_and_launches_a_day(
+    settings: Settings, storage_dir: Path, database_url: str, tmp_path: Path
+) -> None:
+    """``[tool.dg]`` points ``dg`` at the same Definitions as workspace.yaml and ``-m``."""
+    env = cli_env(settings, tmp_path / "dagster_home")
+    checked = dg_cli("check", "defs", env=env)
+    assert checked.returncode == 0, checked.stderr[-4000:]
+    listed = dg_cli("list", "defs", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr[-4000:]
+    defs_json = json.loads(listed.stdout[listed.stdout.index("{") :])
+    assert {"raw_transactions", "fraud_dataset"} <= {a["asset_key"] for a in defs_json["assets"]}
+    assert "daily_fraud_job" in {j["name"] for j in defs_json["jobs"]}
+
+    write_landing(storage_dir)
+    launched = dg_cli("launch", "--job", "daily_fraud_job", "--partition", DAY, env=env)
+    assert launched.returncode == 0, launched.stderr[-4000:]
+    assert "RUN_SUCCESS" in launched.stderr + launched.stdout
     assert query(
         database_url,
         settings.database_schema,

@@ -1,5 +1,9 @@
 """The dataset viewer over a live PostgreSQL: the server in a thread on a free loopback port, the
-pages and JSON it serves, and its pure parts (selection, sparkline, Markdown, preview)."""
+pages and JSON it serves, and its pure parts (selection, sparkline, Markdown, preview).
+
+Why one module of this length: it covers one surface, the viewer's pages and JSON, and its
+helpers (stored datasets, the server in a thread) serve every test in it.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 atomicity under failure and a killed connection, hostile text, errors, and the embedded server.
 
 (No ``from __future__ import annotations``: Dagster reads the assets' annotations as types.)
+
+Why one module of this length: it covers one component against a live server, and its helpers
+(schemas, frames, assets) serve every test in it.
 """
 
 import subprocess

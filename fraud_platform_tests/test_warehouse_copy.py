@@ -4,6 +4,9 @@ the previous CSV feed, the upgrade of a database of the earlier layout, replacin
 mid-load, locks seen by readers of other days, and row counts per day.
 
 (No ``from __future__ import annotations``: Dagster reads the assets' annotations as types.)
+
+Why one module of this length: it covers one component, the binary COPY, and its helpers (the
+type table, frames) serve every test in it.
 """
 
 import io

@@ -21,6 +21,9 @@ payees:
 
 So the work grows with the transfers between ordinary accounts, never with the square of a hub's
 degree.
+
+Why one module of this length: the index and the pattern finders below share its block layout and
+caps; apart, each would need the other to be read.
 """
 
 from __future__ import annotations
