@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 from dagster import (
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetExecutionContext,
     AssetOut,
     MetadataValue,
@@ -116,9 +117,17 @@ def raw_transactions(
         output_name="rejected_transactions",
         metadata={"rows_rejected": len(rejected)},
     )
-    yield rejected_share_result(
+    check = rejected_share_result(
         rows_read,
         len(rejected),
         warn_share=landing_zone.rejected_warn_share,
         error_share=landing_zone.rejected_error_share,
+        rejected=rejected,
+        days=context.partition_keys,
     )
+    # Dagster reports a failed check's result only at DEBUG: say why where the user looks.
+    if not check.passed:
+        error = check.severity == AssetCheckSeverity.ERROR
+        log = context.log.error if error else context.log.warning
+        log(f"{check.check_name}: {check.description}")
+    yield check
