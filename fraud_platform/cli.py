@@ -251,6 +251,57 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rejected(args: argparse.Namespace) -> int:
+    """List a day's rejected rows from the warehouse: counts by reason, then the rows."""
+    import csv
+    import sys
+
+    from fraud_platform.defs.ingest.rejected import (
+        preview_rows,
+        read_reason_counts,
+        read_rejected_rows,
+        stored_days,
+        text_table,
+    )
+    from fraud_platform.deployment import build_warehouse
+    from fraud_platform.storage.warehouse import WarehouseError
+
+    if args.limit is not None and args.limit < 1:
+        raise SystemExit("error: --limit must be at least 1")
+    day = args.day.isoformat()
+    warehouse = build_warehouse(Settings.from_env(), for_dagster=False)
+    schema = warehouse.schema_name
+    try:
+        with warehouse.connect() as connection:
+            total, datasets = stored_days(connection, schema, day)
+            counts = read_reason_counts(connection, schema, day)
+            rows = read_rejected_rows(connection, schema, day, args.limit)
+    except WarehouseError as error:
+        raise SystemExit(f"error: {error}") from None
+    if not total:
+        if datasets:
+            print(f"{day}: no rejected rows (every row read was valid)")
+        else:
+            print(
+                f"{day}: no rejected rows and no dataset stored for this day: it has not been "
+                "loaded yet (or none of its rows was rejected and its run stopped before the "
+                "dataset)"
+            )
+        return 0
+    shown = f", first {len(rows):,} shown" if len(rows) < total else ""
+    # With --csv the summary goes to stderr, so that stdout is the CSV alone.
+    out = sys.stderr if args.csv else sys.stdout
+    print(f"{day}: {total:,} rejected rows{shown}", file=out)
+    print(text_table(counts), file=out)
+    listed = preview_rows(rows, limit=None)
+    if args.csv:
+        listed.to_csv(sys.stdout, index=False, quoting=csv.QUOTE_MINIMAL)
+    else:
+        print()
+        print(text_table(listed, widths={"raw": 80, "reason": 60}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fraud-platform", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -343,6 +394,14 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the embedded PostgreSQL used when FRAUD_DATABASE_URL is unset")
     db.add_argument("action", choices=["url", "stop"])
     db.set_defaults(func=cmd_db)
+
+    rejected = sub.add_parser(
+        "rejected", help="list a day's rejected rows from the warehouse, counted by reason"
+    )
+    rejected.add_argument("--day", type=_day, required=True, help="the day (YYYY-MM-DD)")
+    rejected.add_argument("--csv", action="store_true", help="CSV on stdout (summary on stderr)")
+    rejected.add_argument("--limit", type=int, default=None, help="list at most N rows")
+    rejected.set_defaults(func=cmd_rejected)
     return parser
 
 

@@ -3,7 +3,8 @@
 A day that fails ``rejected_share`` must say why where the user already looks (the check's
 failure line, its metadata in the UI, ``fraud-platform rejected --day``), without a query in
 psql. The counting and the wording are pure functions (frame in, frame or text out), shared by
-the check and the command; `read_rejected_rows` and `stored_days` are the command's reads.
+the check and the command; `stored_days`, `read_reason_counts` and `read_rejected_rows` are
+the command's reads.
 """
 
 from __future__ import annotations
@@ -173,6 +174,34 @@ def stored_days(connection: psycopg.Connection, schema: str, day: str) -> tuple[
     return rejected, datasets
 
 
+def _table_exists(connection: psycopg.Connection, table: sql.Identifier) -> bool:
+    found = connection.execute("SELECT to_regclass(%s)", [table.as_string(connection)]).fetchone()
+    return found is not None and found[0] is not None
+
+
+def read_reason_counts(connection: psycopg.Connection, schema: str, day: str) -> pd.DataFrame:
+    """`reason_counts` of the day's stored rejected rows, counted by the server (a day may have
+    millions)."""
+    table = sql.Identifier(schema, REJECTED_TABLE)
+    if not _table_exists(connection, table):
+        return reason_counts(pd.DataFrame({"field": [], "reason": []}))
+    rows = connection.execute(
+        sql.SQL("SELECT {f}, {r}, count(*) FROM {t} WHERE {d} = %s GROUP BY {f}, {r}").format(
+            f=sql.Identifier("field"),
+            r=sql.Identifier("reason"),
+            t=table,
+            d=sql.Identifier(PARTITION_COLUMN),
+        ),
+        [day],
+    ).fetchall()
+    counts = pd.DataFrame(rows, columns=["field", "reason", "rows"]).astype(
+        {"field": "str", "reason": "str", "rows": "int64"}
+    )
+    return counts.sort_values(
+        ["rows", "field", "reason"], ascending=[False, True, True], ignore_index=True
+    )
+
+
 def read_rejected_rows(
     connection: psycopg.Connection, schema: str, day: str, limit: int | None = None
 ) -> pd.DataFrame:
@@ -181,9 +210,8 @@ def read_rejected_rows(
     An empty frame when the table does not exist (nothing was ever loaded into ``schema``).
     """
     table = sql.Identifier(schema, REJECTED_TABLE)
-    exists = connection.execute("SELECT to_regclass(%s)", [table.as_string(connection)]).fetchone()
     columns = list(REJECTED_COLUMNS)
-    if exists is None or exists[0] is None:
+    if not _table_exists(connection, table):
         return pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
     query = sql.SQL("SELECT {} FROM {} WHERE {} = %s ORDER BY {}, {}, {}{}").format(
         sql.SQL(", ").join(sql.Identifier(c) for c in columns),
