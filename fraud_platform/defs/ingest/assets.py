@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetExecutionContext,
     AssetOut,
     MetadataValue,
@@ -23,6 +22,7 @@ from dagster import (
     multi_asset,
 )
 
+from fraud_platform.check_text import log_failed_check
 from fraud_platform.defs.ingest.checks import rejected_share_result, rejected_share_spec
 from fraud_platform.defs.ingest.logic import (
     FileReport,
@@ -125,9 +125,5 @@ def raw_transactions(
         rejected=rejected,
         days=context.partition_keys,
     )
-    # Dagster reports a failed check's result only at DEBUG: say why where the user looks.
-    if not check.passed:
-        error = check.severity == AssetCheckSeverity.ERROR
-        log = context.log.error if error else context.log.warning
-        log(f"{check.check_name}: {check.description}")
+    log_failed_check(context.log, check)
     yield check

@@ -16,6 +16,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from fraud_platform.check_text import failure_line
 from fraud_platform.storage.warehouse import stored_row_counts
 from fraud_platform.tables import PARTITION_COLUMN, REJECTED_COLUMNS
 
@@ -86,14 +87,6 @@ def preview_rows(
     return rows
 
 
-def days_text(days: Sequence[str]) -> str:
-    """``2026-01-05`` or ``2026-01-05 to 2026-01-07``: the days a check covered."""
-    ordered = sorted(days)
-    if not ordered:
-        return "no day"
-    return ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}"
-
-
 def reasons_text(reasons: Sequence[tuple[str, int]]) -> str:
     """``amount must be greater than zero (2), unparseable timestamp (1)``."""
     return ", ".join(f"{reason} ({count:,})" for reason, count in reasons)
@@ -143,24 +136,23 @@ def rejected_share_message(verdict: RejectedShare, rejected: pd.DataFrame) -> st
     built). Top reasons: amount must be greater than zero (2), ... List them: fraud-platform
     rejected --day 2026-01-05``
     """
-    head = (
-        f"{verdict.share:.1%} of {verdict.rows_read:,} rows rejected on {days_text(verdict.days)}"
-    )
+    finding = f"{verdict.share:.1%} of {verdict.rows_read:,} rows rejected"
     if verdict.level == "error":
-        head += f" (error above {verdict.error_share:.1%}: the day's graph is not built)"
+        limit = f"error above {verdict.error_share:.1%}: the day's graph is not built"
     elif verdict.level == "warning":
-        head += (
-            f" (warning above {verdict.warn_share:.1%}: the day is built from its valid rows; "
-            f"error above {verdict.error_share:.1%})"
+        limit = (
+            f"warning above {verdict.warn_share:.1%}: the day is built from its valid rows; "
+            f"error above {verdict.error_share:.1%}"
         )
     else:
-        head += f" (within the warning share of {verdict.warn_share:.1%})"
-    if verdict.rows_rejected == 0:
-        return head + "."
-    return (
-        f"{head}. Top reasons: {reasons_text(top_reasons(rejected))}. "
+        limit = f"within the warning share of {verdict.warn_share:.1%}"
+    next_step = (
+        f"Top reasons: {reasons_text(top_reasons(rejected))}. "
         f"List them: {list_command_text(rejected, verdict.days)}"
+        if verdict.rows_rejected
+        else ""
     )
+    return failure_line(finding, days=verdict.days, limit=limit, next_step=next_step)
 
 
 # -- the command's reads ---------------------------------------------------------------------

@@ -1,0 +1,51 @@
+"""How every asset check words a failure: the day, the figure, the limit, and what to do next.
+
+Dagster shows a failed check's description in the UI and reports the check's event only at
+DEBUG; the assets log the same line at ERROR (or WARNING) with `log_failed_check`, so a failed day
+says why in the run's log without opening the UI or the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dagster import AssetCheckResult, AssetCheckSeverity, DagsterLogManager
+
+#: The module Dagster's CLI loads the definitions from (as in the README's commands).
+DEFINITIONS_MODULE = "fraud_platform.definitions"
+
+
+def days_text(days: Sequence[str]) -> str:
+    """``2026-01-05`` or ``2026-01-05 to 2026-01-07``: the days a check covered."""
+    ordered = sorted(str(day) for day in days)
+    if not ordered:
+        return "no day"
+    return ordered[0] if len(ordered) == 1 else f"{ordered[0]} to {ordered[-1]}"
+
+
+def rerun_command(days: Sequence[str], selection: str) -> str:
+    """The ``dagster asset materialize`` command that re-runs ``selection`` for ``days``."""
+    ordered = sorted(str(day) for day in days)
+    base = f"dagster asset materialize -m {DEFINITIONS_MODULE} --select '{selection}'"
+    if not ordered:
+        return base
+    if len(ordered) == 1:
+        return f"{base} --partition {ordered[0]}"
+    return f"{base} --partition-range {ordered[0]}...{ordered[-1]}"
+
+
+def failure_line(finding: str, *, days: Sequence[str] | None, limit: str, next_step: str) -> str:
+    """``<finding> on <days> (<limit>). <next step>``: one sentence a user can act on.
+
+    ``days`` None: the check is not about a day (a model, say).
+    """
+    where = f" on {days_text(days)}" if days is not None else ""
+    return f"{finding}{where} ({limit}). {next_step}".rstrip()
+
+
+def log_failed_check(log: DagsterLogManager, result: AssetCheckResult) -> None:
+    """Log a failed check's description at ERROR (WARNING for a WARN check), as Dagster does not."""
+    if result.passed:
+        return
+    warn = result.severity == AssetCheckSeverity.WARN
+    (log.warning if warn else log.error)(f"{result.check_name}: {result.description}")
