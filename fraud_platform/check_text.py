@@ -24,14 +24,18 @@ def days_text(days: Sequence[str]) -> str:
 
 
 def rerun_command(days: Sequence[str], selection: str) -> str:
-    """The ``dagster asset materialize`` command that re-runs ``selection`` for ``days``."""
+    """The ``dagster asset materialize`` command that re-runs ``selection`` for ``days``.
+
+    One ``--partition`` a command: Dagster's ``--partition-range`` refuses assets that are not
+    single-run, which the daily ones are not (see the README's backfills).
+    """
     ordered = sorted(str(day) for day in days)
     base = f"dagster asset materialize -m {DEFINITIONS_MODULE} --select '{selection}'"
     if not ordered:
         return base
     if len(ordered) == 1:
         return f"{base} --partition {ordered[0]}"
-    return f"{base} --partition-range {ordered[0]}...{ordered[-1]}"
+    return f"{base} --partition DAY, for each DAY from {ordered[0]} to {ordered[-1]}"
 
 
 def failure_line(finding: str, *, days: Sequence[str] | None, limit: str, next_step: str) -> str:

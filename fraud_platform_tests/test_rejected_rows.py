@@ -16,6 +16,10 @@ import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 from dagster_cli import clean_env, cli_env, fraud_platform_cli, materialize_cli
 
+from fraud_platform.check_text import rerun_command
+from fraud_platform.defs.analytics.checks import account_scores_check, alert_budget_check
+from fraud_platform.defs.datasets.checks import fraud_dataset_check
+from fraud_platform.defs.features.checks import account_features_check, account_history_check
 from fraud_platform.defs.ingest.checks import rejected_share_result
 from fraud_platform.defs.ingest.rejected import (
     RejectedShare,
@@ -27,6 +31,7 @@ from fraud_platform.defs.ingest.rejected import (
     text_table,
     top_reasons,
 )
+from fraud_platform.defs.model.checks import risk_model_check
 from fraud_platform.deployment import deployment_resources
 from fraud_platform.schedules import daily_assets
 from fraud_platform.settings import Settings
@@ -186,6 +191,11 @@ def test_a_mostly_rejected_day_says_why_in_the_check_the_log_and_the_command(
     assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
     assert evaluation.description == FAILURE_LINE
     assert_check_metadata(evaluation.metadata)
+    stored = {
+        e.asset_key.path[-1]: e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert stored["rejected_transactions"]["list_rows"].value == rejected_command(DAY)
     # The line is logged at ERROR, not only in the check's DEBUG event.
     errors = [
         entry.user_message
@@ -246,4 +256,57 @@ def test_a_day_over_the_input_budget_names_day_files_sizes_limit_and_setting(
         f"day {DAY} not read: 1 of its 1 landing file(s) exceed the input budget of 100 bytes per "
         "file (LandingZone.max_file_bytes, set by FRAUD_MAX_FILE_BYTES): a.csv "
         f"{size} bytes." in output
+    )
+
+
+# -- the same for every check ---------------------------------------------------------------------
+
+
+def test_every_check_failure_names_the_day_the_figure_the_limit_and_the_next_step() -> None:
+    days = [DAY]
+    scores = pd.DataFrame(
+        {
+            "partition_date": [DAY] * 3,
+            "account": ["A", "B", "C"],
+            "centrality": [0.2, 0.3, 0.4],
+            "cluster": [0, 0, 1],
+            "risk_score": [0.1, 0.6, 0.9],
+        }
+    )
+    summary = pd.DataFrame({"partition_date": [DAY], "node_count": [6], "edge_count": [8]})
+    failures = {
+        "account_features": account_features_check(pd.DataFrame(), 3, days),
+        "account_history": account_history_check(pd.DataFrame(), 3, 28, days),
+        "account_scores": account_scores_check(scores, days),
+        "alert_budget": alert_budget_check(scores, 0.5, 0.01, days),
+        "fraud_dataset": fraud_dataset_check(summary, {DAY: (6, 8)}, {DAY: (5, 8)}),
+    }
+    for name, result in failures.items():
+        assert not result.passed, name
+        text = str(result.description)
+        assert f" on {DAY} (" in text, (name, text)
+        assert "dagster asset materialize" in text or "FRAUD_ALERT_BUDGET_SHARE" in text, name
+    assert str(failures["account_features"].description).startswith(
+        "0 feature rows for 3 accounts; missing feature column(s) "
+    )
+    assert f"--select 'account_features*' --partition {DAY}" in str(
+        failures["account_features"].description
+    )
+    assert "PageRank sums to 0.900000000" in str(failures["account_scores"].description)
+    assert str(failures["alert_budget"].description).startswith(
+        f"2 of 3 accounts (66.67%) reach risk 0.5 on {DAY} (over the alert budget of 1.00% (1), "
+        "FRAUD_ALERT_BUDGET_SHARE). Only the 1 highest are alerted"
+    )
+    assert f"{DAY}: dataset says (6, 8), rows stored (5, 8) on {DAY}" in str(
+        failures["fraud_dataset"].description
+    )
+    model = risk_model_check(0.1)
+    assert not model.passed
+    assert str(model.description).startswith(
+        "average precision 0.100 on its own training days (minimum 0.3). Not saved"
+    )
+    assert "--select 'risk_model'" in str(model.description)
+    assert rerun_command([DAY, "2026-01-07"], "x") == (
+        "dagster asset materialize -m fraud_platform.definitions --select 'x' "
+        f"--partition DAY, for each DAY from {DAY} to 2026-01-07"
     )

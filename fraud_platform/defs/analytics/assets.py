@@ -7,6 +7,7 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, Config, MetadataValue, Output, asset
 from pydantic import Field
 
+from fraud_platform.check_text import log_failed_check
 from fraud_platform.defs.analytics.checks import (
     account_scores_check,
     account_scores_check_spec,
@@ -111,5 +112,10 @@ def account_scores(
             pd.DataFrame([r.__dict__ for r in reports]).to_markdown(index=False)
         )
     yield Output(scores, metadata=metadata)
-    yield account_scores_check(scores)
-    yield alert_budget_check(scores, threshold, publishing.alert_budget_share)
+    days = context.partition_keys
+    for check in (
+        account_scores_check(scores, days),
+        alert_budget_check(scores, threshold, publishing.alert_budget_share, days),
+    ):
+        log_failed_check(context.log, check)
+        yield check

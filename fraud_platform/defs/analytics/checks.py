@@ -5,10 +5,13 @@ reading a day's scores back from the object store only to check them would cost 
 computing the check (seconds at millions of accounts).
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
+from fraud_platform.check_text import failure_line, rerun_command
 from fraud_platform.settings import alert_budget
 from fraud_platform.tables import PARTITION_COLUMN
 
@@ -45,15 +48,31 @@ def score_problems(scores: pd.DataFrame) -> list[str]:
     return problems
 
 
-def account_scores_check(scores: pd.DataFrame) -> AssetCheckResult:
+def account_scores_check(scores: pd.DataFrame, days: Sequence[str] = ()) -> AssetCheckResult:
     """The check's verdict on a score table (ERROR when anything is wrong)."""
     problems = score_problems(scores)
+    description = (
+        failure_line(
+            "; ".join(problems),
+            days=days,
+            limit=f"PageRank must sum to 1 within {PAGERANK_TOLERANCE:g}, every risk_score within "
+            "[0, 1], no NaN",
+            next_step=(
+                "The day's alerts rank by these scores: look at the graph engine's log lines "
+                "(FRAUD_GRAPH_ENGINE), then re-run the scores and what follows them: "
+                f"{rerun_command(days, 'account_scores*')}"
+            ),
+        )
+        if problems
+        else None
+    )
     return AssetCheckResult(
         check_name=SCORES_CHECK,
         asset_key=AssetKey("account_scores"),
         passed=not problems,
         severity=AssetCheckSeverity.ERROR,
         metadata={"accounts": len(scores), "problems": "; ".join(problems) or "none"},
+        description=description,
     )
 
 
@@ -70,7 +89,9 @@ alert_budget_check_spec = AssetCheckSpec(
 )
 
 
-def alert_budget_check(scores: pd.DataFrame, threshold: float, budget: float) -> AssetCheckResult:
+def alert_budget_check(
+    scores: pd.DataFrame, threshold: float, budget: float, days: Sequence[str] = ()
+) -> AssetCheckResult:
     """Fails (ERROR, not blocking) when more than ``budget`` of the accounts are high risk.
 
     The description says how many, the budget, and the reasons most of them share, which is
@@ -112,10 +133,15 @@ def alert_budget_check(scores: pd.DataFrame, threshold: float, budget: float) ->
         passed=False,
         severity=AssetCheckSeverity.ERROR,
         metadata=metadata,
-        description=(
-            f"{flagged:,} of {accounts:,} accounts ({share:.2%}) reach risk {threshold:g}, over "
-            f"the alert budget of {budget:.2%} ({allowed:,}): only the {allowed:,} highest are "
-            f"alerted{common}"
+        description=failure_line(
+            f"{flagged:,} of {accounts:,} accounts ({share:.2%}) reach risk {threshold:g}",
+            days=days,
+            limit=f"over the alert budget of {budget:.2%} ({allowed:,}), FRAUD_ALERT_BUDGET_SHARE",
+            next_step=(
+                f"Only the {allowed:,} highest are alerted{common}. A reason shared by most "
+                "accounts points at a broken feature or input; raise FRAUD_ALERT_BUDGET_SHARE "
+                "only if the day is really this risky."
+            ),
         ),
     )
 

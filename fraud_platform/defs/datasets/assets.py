@@ -13,6 +13,7 @@ from dagster import (
     asset,
 )
 
+from fraud_platform.check_text import log_failed_check
 from fraud_platform.defs.datasets.checks import (
     fraud_dataset_check,
     fraud_dataset_check_spec,
@@ -99,7 +100,9 @@ def fraud_dataset(
     days = [str(day) for day in summary[PARTITION_COLUMN]]
     with warehouse.connect() as connection:
         stored = stored_counts(connection, warehouse.schema_name, days)
-    yield fraud_dataset_check(summary, graph_counts(transaction_graph), stored)
+    check = fraud_dataset_check(summary, graph_counts(transaction_graph), stored)
+    log_failed_check(context.log, check)
+    yield check
 
 
 @asset(

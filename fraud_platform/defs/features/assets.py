@@ -14,6 +14,7 @@ from dagster import (
     asset,
 )
 
+from fraud_platform.check_text import log_failed_check
 from fraud_platform.defs.features.checks import (
     account_features_check,
     account_features_check_spec,
@@ -86,7 +87,11 @@ def account_features(
             "relaying_accounts": int(features.activity["relayed"].sum()),
         },
     )
-    yield account_features_check(features.accounts, len(transaction_graph.nodes))
+    check = account_features_check(
+        features.accounts, len(transaction_graph.nodes), context.partition_keys
+    )
+    log_failed_check(context.log, check)
+    yield check
 
 
 @asset(
@@ -135,4 +140,8 @@ def account_history(
             "seen_before": int((history["days_active"] > 0).sum()),
         },
     )
-    yield account_history_check(history, len(transaction_graph.nodes), HISTORY_DAYS)
+    check = account_history_check(
+        history, len(transaction_graph.nodes), HISTORY_DAYS, context.partition_keys
+    )
+    log_failed_check(context.log, check)
+    yield check

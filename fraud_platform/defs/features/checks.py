@@ -3,10 +3,13 @@
 Both run inside their steps on the frames just computed (reading them back would cost more).
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
+from fraud_platform.check_text import failure_line, rerun_command
 from fraud_platform.defs.features.logic import FEATURE_COLUMNS
 
 FEATURES_CHECK = "account_features_are_complete"
@@ -64,29 +67,55 @@ def history_problems(history: pd.DataFrame, node_count: int, window: int) -> lis
     return problems
 
 
-def _result(check: str, asset: str, problems: list[str], rows: int) -> AssetCheckResult:
+def _result(
+    check: str, asset: str, problems: list[str], rows: int, days: Sequence[str], limit: str
+) -> AssetCheckResult:
+    description = (
+        failure_line(
+            "; ".join(problems),
+            days=days,
+            limit=limit,
+            next_step=(
+                f"The day's risk scores are computed from these rows: fix the cause, then re-run "
+                f"{asset} and what follows it: {rerun_command(days, f'{asset}*')}"
+            ),
+        )
+        if problems
+        else None
+    )
     return AssetCheckResult(
         check_name=check,
         asset_key=AssetKey(asset),
         passed=not problems,
         severity=AssetCheckSeverity.ERROR,
         metadata={"rows": rows, "problems": "; ".join(problems) or "none"},
-        description="; ".join(problems) or None,
+        description=description,
     )
 
 
-def account_features_check(accounts: pd.DataFrame, node_count: int) -> AssetCheckResult:
+def account_features_check(
+    accounts: pd.DataFrame, node_count: int, days: Sequence[str] = ()
+) -> AssetCheckResult:
+    """The check's verdict on a day's feature table (ERROR when anything is wrong)."""
     return _result(
-        FEATURES_CHECK, "account_features", feature_problems(accounts, node_count), len(accounts)
+        FEATURES_CHECK,
+        "account_features",
+        feature_problems(accounts, node_count),
+        len(accounts),
+        days,
+        "expected one row per account of the graph, every feature finite",
     )
 
 
 def account_history_check(
-    history: pd.DataFrame, node_count: int, window: int
+    history: pd.DataFrame, node_count: int, window: int, days: Sequence[str] = ()
 ) -> AssetCheckResult:
+    """The check's verdict on a day's history table (ERROR when anything is wrong)."""
     return _result(
         HISTORY_CHECK,
         "account_history",
         history_problems(history, node_count, window),
         len(history),
+        days,
+        f"expected one row per account of the graph, within the {window}-day window",
     )

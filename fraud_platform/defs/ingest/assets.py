@@ -30,6 +30,7 @@ from fraud_platform.defs.ingest.logic import (
     empty_rejected,
     raw_transaction_schema,
 )
+from fraud_platform.defs.ingest.rejected import list_command_text
 from fraud_platform.defs.ingest.resources import LandingZone
 from fraud_platform.partitions import (
     daily_backfill_policy,
@@ -115,7 +116,11 @@ def raw_transactions(
     yield Output(
         rejected,
         output_name="rejected_transactions",
-        metadata={"rows_rejected": len(rejected)},
+        metadata={
+            "rows_rejected": len(rejected),
+            # Beside the IO manager's SQL: the command a user lists the rows with.
+            "list_rows": MetadataValue.text(list_command_text(rejected, context.partition_keys)),
+        },
     )
     check = rejected_share_result(
         rows_read,

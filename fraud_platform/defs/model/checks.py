@@ -7,6 +7,8 @@ is not made the newest version, so days keep being scored by the previous one.
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
+from fraud_platform.check_text import failure_line, rerun_command
+
 MODEL_CHECK = "risk_model_learned"
 MIN_TRAINING_AP = 0.3
 
@@ -27,5 +29,14 @@ def risk_model_check(training_ap: float) -> AssetCheckResult:
         metadata={"training_average_precision": round(training_ap, 4)},
         description=None
         if passed
-        else f"average precision {training_ap:.3f} on its own training days: not saved",
+        else failure_line(
+            f"average precision {training_ap:.3f} on its own training days",
+            days=None,
+            limit=f"minimum {MIN_TRAINING_AP}",
+            next_step=(
+                "Not saved: days keep being scored by the newest saved model. Check the "
+                "training days' labels and features, then re-run it"
+                f": {rerun_command([], 'risk_model')}"
+            ),
+        ),
     )
