@@ -35,6 +35,7 @@ from fraud_platform.defs.model.checks import risk_model_check
 from fraud_platform.deployment import deployment_resources
 from fraud_platform.schedules import daily_assets
 from fraud_platform.settings import Settings
+from fraud_platform.storage.embedded_postgres import stop_embedded
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 
@@ -310,3 +311,34 @@ def test_every_check_failure_names_the_day_the_figure_the_limit_and_the_next_ste
         "dagster asset materialize -m fraud_platform.definitions --select 'x' "
         f"--partition DAY, for each DAY from {DAY} to 2026-01-07"
     )
+
+
+@pytest.mark.slow
+def test_the_command_reads_the_embedded_postgresql_when_no_database_is_named(
+    storage_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``FRAUD_DATABASE_URL``: the run and the command meet in the embedded PostgreSQL."""
+    monkeypatch.delenv("FRAUD_DATABASE_URL", raising=False)
+    settings = Settings(
+        storage_url=str(storage_dir),
+        database_url=None,
+        viewer_base_url="http://viewer.test",
+        high_risk_threshold=0.8,
+    )
+    write_day(settings, ROWS)
+    try:
+        result = materialize(
+            daily_assets,
+            partition_key=DAY,
+            resources=deployment_resources(settings),
+            raise_on_error=False,
+        )
+        assert not result.success
+        env = clean_env()
+        env["FRAUD_STORAGE_URL"] = settings.storage_url
+        as_csv = fraud_platform_cli("rejected", "--day", DAY, "--csv", env=env)
+        assert as_csv.returncode == 0, as_csv.stderr
+        lines = [int(r["line"]) for r in csv.DictReader(io.StringIO(as_csv.stdout))]
+        assert lines == [line for line, _, _ in EXPECTED_ROWS]
+    finally:
+        stop_embedded(settings.embedded_postgres_dir)
