@@ -11,7 +11,6 @@ connection; these functions only read.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -22,6 +21,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from fraud_platform.defs.alerts.resources import ALERTS_TABLE
+from fraud_platform.defs.cases.logic import alert_uuid
 from fraud_platform.defs.cases.resources import DECISIONS_TABLE, current_decision_join
 from fraud_platform.tables import PARTITION_COLUMN
 
@@ -100,13 +100,6 @@ class Counterparties:
 
 def _table(schema: str, name: str) -> sql.Identifier:
     return sql.Identifier(schema, name)
-
-
-def _alert_uuid(alert_id: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(alert_id))
-    except ValueError:
-        return None
 
 
 def alert_queue(
@@ -196,7 +189,7 @@ def recent_patterns(connection: psycopg.Connection, schema: str, day: date | Non
 def case_alert(connection: psycopg.Connection, schema: str, alert_id: str) -> dict[str, Any] | None:
     """The alert with its current decision and whether its day's dataset is still there; None
     for an unknown or malformed id."""
-    key = _alert_uuid(alert_id)
+    key = alert_uuid(alert_id)
     if key is None:
         return None
     query = sql.SQL(
@@ -269,7 +262,7 @@ def other_alerts(
         "d.category FROM {alerts} AS a {current} WHERE a.account = %s AND a.alert_id <> %s "
         "ORDER BY a.partition_date DESC LIMIT %s"
     ).format(alerts=_table(schema, ALERTS_TABLE), current=current_decision_join(schema))
-    rows = connection.execute(query, [account, _alert_uuid(alert_id), MAX_OTHER_ALERTS]).fetchall()
+    rows = connection.execute(query, [account, alert_uuid(alert_id), MAX_OTHER_ALERTS]).fetchall()
     return pd.DataFrame(rows, columns=list(OTHER_ALERT_COLUMNS))
 
 

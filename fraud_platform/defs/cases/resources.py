@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from fraud_platform.defs.alerts.resources import ALERTS_TABLE, ensure_alerts_table
 from fraud_platform.defs.cases.logic import (
     Decision,
+    alert_uuid,
     check_analyst_name,
     new_token,
     token_digest,
@@ -138,13 +139,6 @@ def analyst_for_token(connection: psycopg.Connection, schema: str, token: str) -
 # -- alerts and decisions -------------------------------------------------------------------------
 
 
-def _alert_uuid(alert_id: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(alert_id))
-    except ValueError:
-        return None
-
-
 def record_decision(
     connection: psycopg.Connection,
     schema: str,
@@ -154,7 +148,7 @@ def record_decision(
 ) -> dict[str, Any] | None:
     """Store ``decision`` on the alert, signed by ``analyst``; the stored row, or None when the
     alert does not exist or the analyst is not active (nothing is stored then)."""
-    key = _alert_uuid(alert_id)
+    key = alert_uuid(alert_id)
     if key is None:
         return None
     ensure_case_tables(connection, schema)
@@ -180,7 +174,7 @@ def record_decision(
 
 def find_alert(connection: psycopg.Connection, schema: str, alert_id: str) -> dict[str, Any] | None:
     """One alert with its current decision (`ALERT_COLUMNS`), or None."""
-    key = _alert_uuid(alert_id)
+    key = alert_uuid(alert_id)
     if key is None:
         return None
     frame = _alerts(connection, schema, sql.SQL("a.alert_id = %s"), [key])
@@ -217,7 +211,7 @@ def decision_history(
     """Every decision on an alert or on an account, oldest first (`DECISION_COLUMNS`)."""
     ensure_case_tables(connection, schema)
     if alert_id is not None:
-        key = _alert_uuid(alert_id)
+        key = alert_uuid(alert_id)
         if key is None:
             return pd.DataFrame(columns=list(DECISION_COLUMNS))
         where, params = sql.SQL("alert_id = %s"), [key]
