@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
+from fraud_platform.defs.check_results import problems_result
 from fraud_platform.settings import alert_budget
 from fraud_platform.tables import PARTITION_COLUMN
 
@@ -47,13 +48,8 @@ def score_problems(scores: pd.DataFrame) -> list[str]:
 
 def account_scores_check(scores: pd.DataFrame) -> AssetCheckResult:
     """The check's verdict on a score table (ERROR when anything is wrong)."""
-    problems = score_problems(scores)
-    return AssetCheckResult(
-        check_name=SCORES_CHECK,
-        asset_key=AssetKey("account_scores"),
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"accounts": len(scores), "problems": "; ".join(problems) or "none"},
+    return problems_result(
+        SCORES_CHECK, "account_scores", score_problems(scores), accounts=len(scores)
     )
 
 

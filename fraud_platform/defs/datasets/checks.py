@@ -10,8 +10,9 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import psycopg
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
+from dagster import AssetCheckResult, AssetCheckSpec, AssetKey
 
+from fraud_platform.defs.check_results import problems_result
 from fraud_platform.storage.warehouse import stored_row_counts
 from fraud_platform.tables import PARTITION_COLUMN, TransactionGraph
 
@@ -66,11 +67,9 @@ def fraud_dataset_check(
     summary: pd.DataFrame, expected: Counts, stored: Counts
 ) -> AssetCheckResult:
     """The check's verdict (ERROR on any mismatch)."""
-    problems = count_mismatches(summary, expected, stored)
-    return AssetCheckResult(
-        check_name=DATASET_CHECK,
-        asset_key=AssetKey("fraud_dataset"),
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"days": len(summary), "problems": "; ".join(problems) or "none"},
+    return problems_result(
+        DATASET_CHECK,
+        "fraud_dataset",
+        count_mismatches(summary, expected, stored),
+        days=len(summary),
     )

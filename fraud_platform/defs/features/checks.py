@@ -5,8 +5,9 @@ Both run inside their steps on the frames just computed (reading them back would
 
 import numpy as np
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
+from dagster import AssetCheckResult, AssetCheckSpec, AssetKey
 
+from fraud_platform.defs.check_results import problems_result
 from fraud_platform.defs.features.logic import FEATURE_COLUMNS
 
 FEATURES_CHECK = "account_features_are_complete"
@@ -64,29 +65,21 @@ def history_problems(history: pd.DataFrame, node_count: int, window: int) -> lis
     return problems
 
 
-def _result(check: str, asset: str, problems: list[str], rows: int) -> AssetCheckResult:
-    return AssetCheckResult(
-        check_name=check,
-        asset_key=AssetKey(asset),
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"rows": rows, "problems": "; ".join(problems) or "none"},
-        description="; ".join(problems) or None,
-    )
-
-
 def account_features_check(accounts: pd.DataFrame, node_count: int) -> AssetCheckResult:
-    return _result(
-        FEATURES_CHECK, "account_features", feature_problems(accounts, node_count), len(accounts)
+    return problems_result(
+        FEATURES_CHECK,
+        "account_features",
+        feature_problems(accounts, node_count),
+        rows=len(accounts),
     )
 
 
 def account_history_check(
     history: pd.DataFrame, node_count: int, window: int
 ) -> AssetCheckResult:
-    return _result(
+    return problems_result(
         HISTORY_CHECK,
         "account_history",
         history_problems(history, node_count, window),
-        len(history),
+        rows=len(history),
     )
