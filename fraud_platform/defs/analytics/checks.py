@@ -48,9 +48,8 @@ def score_problems(scores: pd.DataFrame) -> list[str]:
 
 def account_scores_check(scores: pd.DataFrame) -> AssetCheckResult:
     """The check's verdict on a score table (ERROR when anything is wrong)."""
-    return problems_result(
-        SCORES_CHECK, "account_scores", score_problems(scores), accounts=len(scores)
-    )
+    problems = score_problems(scores)
+    return problems_result(SCORES_CHECK, "account_scores", problems, accounts=len(scores))
 
 
 ALERT_BUDGET_CHECK = "alert_budget"

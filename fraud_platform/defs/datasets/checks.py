@@ -67,9 +67,5 @@ def fraud_dataset_check(
     summary: pd.DataFrame, expected: Counts, stored: Counts
 ) -> AssetCheckResult:
     """The check's verdict (ERROR on any mismatch)."""
-    return problems_result(
-        DATASET_CHECK,
-        "fraud_dataset",
-        count_mismatches(summary, expected, stored),
-        days=len(summary),
-    )
+    problems = count_mismatches(summary, expected, stored)
+    return problems_result(DATASET_CHECK, "fraud_dataset", problems, days=len(summary))

@@ -66,20 +66,12 @@ def history_problems(history: pd.DataFrame, node_count: int, window: int) -> lis
 
 
 def account_features_check(accounts: pd.DataFrame, node_count: int) -> AssetCheckResult:
-    return problems_result(
-        FEATURES_CHECK,
-        "account_features",
-        feature_problems(accounts, node_count),
-        rows=len(accounts),
-    )
+    problems = feature_problems(accounts, node_count)
+    return problems_result(FEATURES_CHECK, "account_features", problems, rows=len(accounts))
 
 
 def account_history_check(
     history: pd.DataFrame, node_count: int, window: int
 ) -> AssetCheckResult:
-    return problems_result(
-        HISTORY_CHECK,
-        "account_history",
-        history_problems(history, node_count, window),
-        rows=len(history),
-    )
+    problems = history_problems(history, node_count, window)
+    return problems_result(HISTORY_CHECK, "account_history", problems, rows=len(history))
