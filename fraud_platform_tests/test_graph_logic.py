@@ -112,6 +112,10 @@ def test_empty_day_gives_empty_typed_frames() -> None:
     assert graph.nodes.empty and graph.edges.empty
     assert list(graph.nodes.columns) == list(NODE_COLUMNS)
     assert graph.edges["amount_total"].dtype == "float64"
+    # Typed as a day with transfers, so that days concatenate without a dtype changing.
+    filled = build_transaction_graph(transfers([("A", "B", 1.0, "01:00")]))
+    assert graph.nodes.dtypes.equals(filled.nodes.dtypes)
+    assert graph.edges.dtypes.equals(filled.edges.dtypes)
 
 
 @pytest.mark.parametrize("collapse_rows", [1_500, 1 << 24])

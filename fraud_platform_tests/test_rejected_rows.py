@@ -16,8 +16,8 @@ import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 from dagster_cli import clean_env, cli_env, fraud_platform_cli, materialize_cli
 
-from fraud_platform.check_text import rerun_command
 from fraud_platform.defs.analytics.checks import account_scores_check, alert_budget_check
+from fraud_platform.defs.check_results import rerun_command
 from fraud_platform.defs.datasets.checks import fraud_dataset_check
 from fraud_platform.defs.features.checks import account_features_check, account_history_check
 from fraud_platform.defs.ingest.checks import rejected_share_result

@@ -41,10 +41,8 @@ DEFAULT_TOP_N = 10
 #: Run-failure error text is cut to this length: enough to act on, short enough for a chat line.
 MAX_ERROR_CHARS = 2_000
 
-#: Columns of an alert row as the sensor records it (``created_at``/``delivered_at`` are set by
-#: the database).
-ALERT_COLUMNS = (
-    "alert_id",
+#: What an alert says of its account, as read from the day's published dataset.
+ALERTED_ACCOUNT_COLUMNS = (
     PARTITION_COLUMN,
     "dataset_id",
     "account",
@@ -53,8 +51,13 @@ ALERT_COLUMNS = (
     "url",
     "reasons",
     "pattern",
-    "suppressed_by",
 )
+#: A high-risk account as read for alerting: also its day's count of active accounts (the alert
+#: budget is a share of it).
+HIGH_RISK_COLUMNS = (*ALERTED_ACCOUNT_COLUMNS, "node_count")
+#: Columns of an alert row as the sensor records it (``created_at``/``delivered_at`` are set by
+#: the database).
+ALERT_COLUMNS = ("alert_id", *ALERTED_ACCOUNT_COLUMNS, "suppressed_by")
 #: Columns of a pending alert as read back for delivery: its day's dataset name, the day's
 #: high-risk count and the alerts recorded for the day (the difference was held back by the
 #: alert budget).

@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackClientError
 from fraud_platform.defs.alerts.logic import (
     ALERT_COLUMNS,
     DEFAULT_TOP_N,
+    HIGH_RISK_COLUMNS,
     PENDING_COLUMNS,
     Notification,
     url_origin,
@@ -181,8 +182,8 @@ def ensure_alerts_table(connection: psycopg.Connection, schema: str) -> None:
 def read_high_risk(
     connection: psycopg.Connection, schema: str, days: Sequence[str], threshold: float
 ) -> pd.DataFrame:
-    """The accounts of ``days`` with ``risk_score >= threshold``, with their dataset's id/URL,
-    their reasons and the day's count of active accounts (for the alert budget)."""
+    """The accounts of ``days`` with ``risk_score >= threshold`` (`HIGH_RISK_COLUMNS`): with their
+    dataset's id/URL, their reasons and the day's count of active accounts (the alert budget)."""
     query = sql.SQL(
         "SELECT n.partition_date::text, n.dataset_id::text, n.account, n.risk_score, n.cluster, "
         "d.url, n.reasons, n.pattern, d.node_count FROM {nodes} AS n "
@@ -193,20 +194,7 @@ def read_high_risk(
         datasets=sql.Identifier(schema, "datasets"),
     )
     rows = connection.execute(query, [[date.fromisoformat(d) for d in days], threshold]).fetchall()
-    return pd.DataFrame(
-        rows,
-        columns=[
-            PARTITION_COLUMN,
-            "dataset_id",
-            "account",
-            "risk_score",
-            "cluster",
-            "url",
-            "reasons",
-            "pattern",
-            "node_count",
-        ],
-    )
+    return pd.DataFrame(rows, columns=list(HIGH_RISK_COLUMNS))
 
 
 def record_alerts(connection: psycopg.Connection, schema: str, alerts: pd.DataFrame) -> int:

@@ -7,7 +7,6 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetExecutionContext, Config, MetadataValue, Output, asset
 from pydantic import Field
 
-from fraud_platform.check_text import log_failed_check
 from fraud_platform.defs.analytics.checks import (
     account_scores_check,
     account_scores_check_spec,
@@ -16,6 +15,7 @@ from fraud_platform.defs.analytics.checks import (
 )
 from fraud_platform.defs.analytics.logic import DAMPING, LOUVAIN_RESOLUTION, score_graph
 from fraud_platform.defs.analytics.resources import GraphEngineResource, Watchlist
+from fraud_platform.defs.check_results import log_failed_check
 from fraud_platform.defs.datasets.logic import dataset_id_for, dataset_url
 from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.defs.model.resources import RiskModelStore

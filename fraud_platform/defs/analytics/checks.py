@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
-from fraud_platform.check_text import failure_line, rerun_command
+from fraud_platform.defs.check_results import failure_line, problems_result, rerun_command
 from fraud_platform.settings import alert_budget
 from fraud_platform.tables import PARTITION_COLUMN
 
@@ -51,28 +51,19 @@ def score_problems(scores: pd.DataFrame) -> list[str]:
 def account_scores_check(scores: pd.DataFrame, days: Sequence[str] = ()) -> AssetCheckResult:
     """The check's verdict on a score table (ERROR when anything is wrong)."""
     problems = score_problems(scores)
-    description = (
-        failure_line(
-            "; ".join(problems),
-            days=days,
-            limit=f"PageRank must sum to 1 within {PAGERANK_TOLERANCE:g}, every risk_score within "
-            "[0, 1], no NaN",
-            next_step=(
-                "The day's alerts rank by these scores: look at the graph engine's log lines "
-                "(FRAUD_GRAPH_ENGINE), then re-run the scores and what follows them: "
-                f"{rerun_command(days, 'account_scores*')}"
-            ),
-        )
-        if problems
-        else None
-    )
-    return AssetCheckResult(
-        check_name=SCORES_CHECK,
-        asset_key=AssetKey("account_scores"),
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"accounts": len(scores), "problems": "; ".join(problems) or "none"},
-        description=description,
+    return problems_result(
+        SCORES_CHECK,
+        "account_scores",
+        problems,
+        on_days=days,
+        limit=f"PageRank must sum to 1 within {PAGERANK_TOLERANCE:g}, every risk_score within "
+        "[0, 1], no NaN",
+        next_step=(
+            "The day's alerts rank by these scores: look at the graph engine's log lines "
+            "(FRAUD_GRAPH_ENGINE), then re-run the scores and what follows them: "
+            f"{rerun_command(days, 'account_scores*')}"
+        ),
+        accounts=len(scores),
     )
 
 

@@ -17,6 +17,7 @@ import json
 import math
 import re
 import secrets
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,14 @@ class Decision:
     decision: str
     category: str | None
     note: str
+
+
+def alert_uuid(alert_id: str) -> uuid.UUID | None:
+    """An alert id from a URL or a form as a UUID; None when it is not one (no alert has it)."""
+    try:
+        return uuid.UUID(str(alert_id))
+    except ValueError:
+        return None
 
 
 def parse_decision(body: Any) -> Decision:

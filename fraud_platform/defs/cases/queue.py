@@ -11,7 +11,6 @@ connection; these functions only read.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -22,7 +21,12 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from fraud_platform.defs.alerts.resources import ALERTS_TABLE
-from fraud_platform.defs.cases.resources import DECISIONS_TABLE, current_decision_join
+from fraud_platform.defs.cases.logic import alert_uuid
+from fraud_platform.defs.cases.resources import (
+    DECISIONS_TABLE,
+    case_table,
+    current_decision_join,
+)
 from fraud_platform.tables import PARTITION_COLUMN
 
 #: The queue's status filter: ``open`` is an alert nobody has decided on yet and that was sent;
@@ -98,17 +102,6 @@ class Counterparties:
     money_out: CounterpartySide
 
 
-def _table(schema: str, name: str) -> sql.Identifier:
-    return sql.Identifier(schema, name)
-
-
-def _alert_uuid(alert_id: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(alert_id))
-    except ValueError:
-        return None
-
-
 def alert_queue(
     connection: psycopg.Connection,
     schema: str,
@@ -124,7 +117,7 @@ def alert_queue(
     decisions' alert index), a decided status matches the newest decision of each alert (one
     pass over the decisions, which are as many as analysts ever made).
     """
-    decisions = _table(schema, DECISIONS_TABLE)
+    decisions = case_table(schema, DECISIONS_TABLE)
     conditions: list[sql.Composable] = []
     params: list[Any] = []
     if filters.day is not None:
@@ -163,7 +156,7 @@ def alert_queue(
         "FROM (SELECT * FROM {alerts} "
         "AS a WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s) AS a {current} ORDER BY {order}"
     ).format(
-        alerts=_table(schema, ALERTS_TABLE),
+        alerts=case_table(schema, ALERTS_TABLE),
         where=where,
         order=order,
         current=current_decision_join(schema),
@@ -177,7 +170,7 @@ def alert_queue(
 def recent_patterns(connection: psycopg.Connection, schema: str, day: date | None) -> list[str]:
     """The patterns the queue's filter offers: those of ``day``'s alerts, or of the latest
     `PATTERN_DAYS` days' (any other pattern still works in the URL)."""
-    alerts = _table(schema, ALERTS_TABLE)
+    alerts = case_table(schema, ALERTS_TABLE)
     if day is not None:
         where, params = sql.SQL("partition_date = %s"), [day]
     else:
@@ -196,7 +189,7 @@ def recent_patterns(connection: psycopg.Connection, schema: str, day: date | Non
 def case_alert(connection: psycopg.Connection, schema: str, alert_id: str) -> dict[str, Any] | None:
     """The alert with its current decision and whether its day's dataset is still there; None
     for an unknown or malformed id."""
-    key = _alert_uuid(alert_id)
+    key = alert_uuid(alert_id)
     if key is None:
         return None
     query = sql.SQL(
@@ -207,9 +200,9 @@ def case_alert(connection: psycopg.Connection, schema: str, alert_id: str) -> di
         "FROM {alerts} AS a {current} "
         "LEFT JOIN {datasets} AS s ON s.dataset_id = a.dataset_id WHERE a.alert_id = %s"
     ).format(
-        alerts=_table(schema, ALERTS_TABLE),
+        alerts=case_table(schema, ALERTS_TABLE),
         current=current_decision_join(schema),
-        datasets=_table(schema, "datasets"),
+        datasets=case_table(schema, "datasets"),
     )
     with connection.cursor(row_factory=dict_row) as cursor:
         row = cursor.execute(query, [key]).fetchone()
@@ -243,8 +236,8 @@ def counterparties(
         "LEFT JOIN {alerts} AS x ON x.partition_date = %(day)s AND x.account = s.counterparty "
         'ORDER BY s.side, s.amount_total DESC NULLS LAST, s.counterparty COLLATE "C"'
     ).format(
-        edges=_table(schema, "dataset_edges"),
-        alerts=_table(schema, ALERTS_TABLE),
+        edges=case_table(schema, "dataset_edges"),
+        alerts=case_table(schema, ALERTS_TABLE),
         top_in=top.format(sql.Literal("in")),
         top_out=top.format(sql.Literal("out")),
     )
@@ -268,8 +261,8 @@ def other_alerts(
         "SELECT a.alert_id::text, a.partition_date::text, a.risk_score, a.pattern, d.decision, "
         "d.category FROM {alerts} AS a {current} WHERE a.account = %s AND a.alert_id <> %s "
         "ORDER BY a.partition_date DESC LIMIT %s"
-    ).format(alerts=_table(schema, ALERTS_TABLE), current=current_decision_join(schema))
-    rows = connection.execute(query, [account, _alert_uuid(alert_id), MAX_OTHER_ALERTS]).fetchall()
+    ).format(alerts=case_table(schema, ALERTS_TABLE), current=current_decision_join(schema))
+    rows = connection.execute(query, [account, alert_uuid(alert_id), MAX_OTHER_ALERTS]).fetchall()
     return pd.DataFrame(rows, columns=list(OTHER_ALERT_COLUMNS))
 
 
@@ -288,7 +281,7 @@ def timeline(
     """
     # The first ``shown`` are chosen before the counterparties' alerts are joined, and counted
     # apart: a hub's 50,000 transfers are counted, never joined or sorted whole.
-    transfers = _table(schema, "high_risk_transfers")
+    transfers = case_table(schema, "high_risk_transfers")
     where = sql.SQL("partition_date = %(day)s AND account = %(account)s")
     query = sql.SQL(
         "SELECT t.timestamp, t.direction, t.counterparty, t.amount, t.transaction_id, "
@@ -296,7 +289,7 @@ def timeline(
         "ORDER BY timestamp, direction, transaction_id LIMIT %(shown)s) AS t "
         "LEFT JOIN {alerts} AS x ON x.partition_date = t.partition_date "
         "AND x.account = t.counterparty ORDER BY t.timestamp, t.direction, t.transaction_id"
-    ).format(transfers=transfers, where=where, alerts=_table(schema, ALERTS_TABLE))
+    ).format(transfers=transfers, where=where, alerts=case_table(schema, ALERTS_TABLE))
     params = {"day": date.fromisoformat(day), "account": account, "shown": shown}
     rows = connection.execute(query, params).fetchall()
     frame = pd.DataFrame(rows, columns=list(TIMELINE_COLUMNS))
@@ -321,8 +314,8 @@ def trailing_behaviour(
         "AND t.account = h.account AND t.direction = 'out') AS out_amount FROM {history} AS h "
         "WHERE h.partition_date = %(day)s AND h.account = %(account)s"
     ).format(
-        history=_table(schema, "high_risk_history"),
-        transfers=_table(schema, "high_risk_transfers"),
+        history=case_table(schema, "high_risk_history"),
+        transfers=case_table(schema, "high_risk_transfers"),
     )
     with connection.cursor(row_factory=dict_row) as cursor:
         row = cursor.execute(query, {"day": date.fromisoformat(day), "account": account}).fetchone()

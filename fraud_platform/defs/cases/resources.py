@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from fraud_platform.defs.alerts.resources import ALERTS_TABLE, ensure_alerts_table
 from fraud_platform.defs.cases.logic import (
     Decision,
+    alert_uuid,
     check_analyst_name,
     new_token,
     token_digest,
@@ -64,7 +65,8 @@ def ensure_case_tables(connection: psycopg.Connection, schema: str) -> None:
     ensure_alerts_table(connection, schema)
 
 
-def _table(schema: str, name: str) -> sql.Identifier:
+def case_table(schema: str, name: str) -> sql.Identifier:
+    """A case table (or the alerts table) in the warehouse schema, as an SQL identifier."""
     return sql.Identifier(schema, name)
 
 
@@ -75,7 +77,7 @@ def current_decision_join(schema: str) -> sql.Composed:
         "LEFT JOIN LATERAL (SELECT x.decision, x.category, x.analyst, x.decided_at "
         "FROM {} AS x WHERE x.alert_id = a.alert_id "
         "ORDER BY x.decided_at DESC, x.decision_id DESC LIMIT 1) AS d ON true"
-    ).format(_table(schema, DECISIONS_TABLE))
+    ).format(case_table(schema, DECISIONS_TABLE))
 
 
 # -- analysts -------------------------------------------------------------------------------------
@@ -91,7 +93,7 @@ def add_analyst(connection: psycopg.Connection, schema: str, name: str) -> str:
             "INSERT INTO {t} (name, token_hash) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
             "SET token_hash = EXCLUDED.token_hash, created_at = now(), revoked_at = NULL "
             "WHERE {t}.revoked_at IS NOT NULL RETURNING name"
-        ).format(t=_table(schema, ANALYSTS_TABLE)),
+        ).format(t=case_table(schema, ANALYSTS_TABLE)),
         [name, token_digest(token)],
     ).fetchone()
     if row is None:
@@ -104,7 +106,7 @@ def revoke_analyst(connection: psycopg.Connection, schema: str, name: str) -> No
     ensure_case_tables(connection, schema)
     changed = connection.execute(
         sql.SQL("UPDATE {} SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL").format(
-            _table(schema, ANALYSTS_TABLE)
+            case_table(schema, ANALYSTS_TABLE)
         ),
         [name],
     ).rowcount
@@ -116,7 +118,7 @@ def list_analysts(connection: psycopg.Connection, schema: str) -> pd.DataFrame:
     ensure_case_tables(connection, schema)
     rows = connection.execute(
         sql.SQL("SELECT name, created_at, revoked_at FROM {} ORDER BY name").format(
-            _table(schema, ANALYSTS_TABLE)
+            case_table(schema, ANALYSTS_TABLE)
         )
     ).fetchall()
     return pd.DataFrame(rows, columns=["name", "created_at", "revoked_at"])
@@ -128,7 +130,7 @@ def analyst_for_token(connection: psycopg.Connection, schema: str, token: str) -
         return None
     row = connection.execute(
         sql.SQL("SELECT name FROM {} WHERE token_hash = %s AND revoked_at IS NULL").format(
-            _table(schema, ANALYSTS_TABLE)
+            case_table(schema, ANALYSTS_TABLE)
         ),
         [token_digest(token)],
     ).fetchone()
@@ -136,13 +138,6 @@ def analyst_for_token(connection: psycopg.Connection, schema: str, token: str) -
 
 
 # -- alerts and decisions -------------------------------------------------------------------------
-
-
-def _alert_uuid(alert_id: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(alert_id))
-    except ValueError:
-        return None
 
 
 def record_decision(
@@ -154,7 +149,7 @@ def record_decision(
 ) -> dict[str, Any] | None:
     """Store ``decision`` on the alert, signed by ``analyst``; the stored row, or None when the
     alert does not exist or the analyst is not active (nothing is stored then)."""
-    key = _alert_uuid(alert_id)
+    key = alert_uuid(alert_id)
     if key is None:
         return None
     ensure_case_tables(connection, schema)
@@ -166,9 +161,9 @@ def record_decision(
         "WHERE a.alert_id = %s RETURNING decision_id::text, alert_id::text, "
         "partition_date::text, account, decision, category, note, analyst, risk_score, decided_at"
     ).format(
-        decisions=_table(schema, DECISIONS_TABLE),
-        alerts=_table(schema, ALERTS_TABLE),
-        analysts=_table(schema, ANALYSTS_TABLE),
+        decisions=case_table(schema, DECISIONS_TABLE),
+        alerts=case_table(schema, ALERTS_TABLE),
+        analysts=case_table(schema, ANALYSTS_TABLE),
     )
     with connection.cursor(row_factory=dict_row) as cursor:
         row = cursor.execute(
@@ -180,7 +175,7 @@ def record_decision(
 
 def find_alert(connection: psycopg.Connection, schema: str, alert_id: str) -> dict[str, Any] | None:
     """One alert with its current decision (`ALERT_COLUMNS`), or None."""
-    key = _alert_uuid(alert_id)
+    key = alert_uuid(alert_id)
     if key is None:
         return None
     frame = _alerts(connection, schema, sql.SQL("a.alert_id = %s"), [key])
@@ -202,7 +197,7 @@ def _alerts(
         "FROM {alerts} AS a {current} "
         "WHERE {where} ORDER BY a.partition_date DESC, a.risk_score DESC, a.account"
     ).format(
-        alerts=_table(schema, ALERTS_TABLE), current=current_decision_join(schema), where=where
+        alerts=case_table(schema, ALERTS_TABLE), current=current_decision_join(schema), where=where
     )
     return pd.DataFrame(connection.execute(query, params).fetchall(), columns=list(ALERT_COLUMNS))
 
@@ -217,7 +212,7 @@ def decision_history(
     """Every decision on an alert or on an account, oldest first (`DECISION_COLUMNS`)."""
     ensure_case_tables(connection, schema)
     if alert_id is not None:
-        key = _alert_uuid(alert_id)
+        key = alert_uuid(alert_id)
         if key is None:
             return pd.DataFrame(columns=list(DECISION_COLUMNS))
         where, params = sql.SQL("alert_id = %s"), [key]
@@ -229,7 +224,7 @@ def decision_history(
         "SELECT decision_id::text, alert_id::text, partition_date::text, account, decision, "
         "category, note, analyst, risk_score, decided_at FROM {} WHERE {} "
         "ORDER BY decided_at, decision_id"
-    ).format(_table(schema, DECISIONS_TABLE), where)
+    ).format(case_table(schema, DECISIONS_TABLE), where)
     rows = connection.execute(query, params).fetchall()
     return pd.DataFrame(rows, columns=list(DECISION_COLUMNS))
 
@@ -244,7 +239,7 @@ def standing_dismissals(connection: psycopg.Connection, schema: str) -> pd.DataF
         "decision_id::text, category, decision FROM {} "
         "ORDER BY account, decided_at DESC, decision_id DESC) AS newest "
         "WHERE decision = 'dismissed'"
-    ).format(_table(schema, DECISIONS_TABLE))
+    ).format(case_table(schema, DECISIONS_TABLE))
     return pd.DataFrame(
         connection.execute(query).fetchall(),
         columns=["account", "partition_date", "risk_score", "decision_id", "category"],
@@ -260,7 +255,7 @@ def confirmed_accounts(connection: psycopg.Connection, schema: str) -> pd.DataFr
         "SELECT DISTINCT ON (alert_id) alert_id, account, partition_date, decision FROM {} "
         "ORDER BY alert_id, decided_at DESC, decision_id DESC) AS current "
         "WHERE decision = 'confirmed' GROUP BY account ORDER BY account"
-    ).format(_table(schema, DECISIONS_TABLE))
+    ).format(case_table(schema, DECISIONS_TABLE))
     return pd.DataFrame(connection.execute(query).fetchall(), columns=["account", "since"])
 
 
@@ -272,7 +267,7 @@ def current_decisions_of_day(connection: psycopg.Connection, schema: str, day: s
         "SELECT DISTINCT ON (alert_id) alert_id::text, account, decision, category, analyst, "
         "decided_at FROM {} WHERE partition_date = %s "
         "ORDER BY alert_id, decided_at DESC, decision_id DESC"
-    ).format(_table(schema, DECISIONS_TABLE))
+    ).format(case_table(schema, DECISIONS_TABLE))
     rows = connection.execute(query, [date.fromisoformat(day)]).fetchall()
     return pd.DataFrame(
         rows, columns=["alert_id", "account", "decision", "category", "analyst", "decided_at"]
@@ -289,7 +284,7 @@ def days_decided_since(
         "SELECT partition_date::text, max(decided_at) FROM {} "
         "WHERE decided_at > coalesce(%s, '-infinity'::timestamptz) "
         "GROUP BY partition_date ORDER BY partition_date"
-    ).format(_table(schema, DECISIONS_TABLE))
+    ).format(case_table(schema, DECISIONS_TABLE))
     rows = connection.execute(query, [after]).fetchall()
     newest = max((row[1] for row in rows), default=after)
     return [row[0] for row in rows], newest

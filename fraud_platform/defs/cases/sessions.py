@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from fraud_platform.defs.cases.resources import ANALYSTS_TABLE, ensure_case_tables
+from fraud_platform.defs.cases.resources import ANALYSTS_TABLE, case_table, ensure_case_tables
 
 SESSIONS_TABLE = "analyst_sessions"
 SESSION_LIFETIME = timedelta(hours=12)
@@ -40,10 +40,6 @@ def session_digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 
-def _table(schema: str, name: str) -> sql.Identifier:
-    return sql.Identifier(schema, name)
-
-
 def start_session(
     connection: psycopg.Connection,
     schema: str,
@@ -56,7 +52,7 @@ def start_session(
     without a scheduled clean-up.
     """
     ensure_case_tables(connection, schema)
-    table = _table(schema, SESSIONS_TABLE)
+    table = case_table(schema, SESSIONS_TABLE)
     connection.execute(sql.SQL("DELETE FROM {} WHERE expires_at <= now()").format(table))
     session_id = secrets.token_urlsafe(32)
     csrf_token = secrets.token_urlsafe(32)
@@ -84,7 +80,9 @@ def find_session(
             "JOIN {analysts} AS a ON a.name = s.analyst AND a.revoked_at IS NULL "
             "AND a.created_at <= s.created_at "
             "WHERE s.session_hash = %s AND s.expires_at > now()"
-        ).format(sessions=_table(schema, SESSIONS_TABLE), analysts=_table(schema, ANALYSTS_TABLE)),
+        ).format(
+            sessions=case_table(schema, SESSIONS_TABLE), analysts=case_table(schema, ANALYSTS_TABLE)
+        ),
         [session_digest(session_id)],
     ).fetchone()
     return None if row is None else AnalystSession(str(row[0]), str(row[1]), row[2])
@@ -95,7 +93,9 @@ def end_session(connection: psycopg.Connection, schema: str, session_id: str) ->
     if not session_id or len(session_id) > _MAX_SESSION_ID_CHARS:
         return False
     deleted = connection.execute(
-        sql.SQL("DELETE FROM {} WHERE session_hash = %s").format(_table(schema, SESSIONS_TABLE)),
+        sql.SQL("DELETE FROM {} WHERE session_hash = %s").format(
+            case_table(schema, SESSIONS_TABLE)
+        ),
         [session_digest(session_id)],
     ).rowcount
     return deleted > 0

@@ -13,7 +13,7 @@ from dagster import (
     asset,
 )
 
-from fraud_platform.check_text import log_failed_check
+from fraud_platform.defs.check_results import log_failed_check
 from fraud_platform.defs.datasets.checks import (
     fraud_dataset_check,
     fraud_dataset_check_spec,

@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import psycopg
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
+from dagster import AssetCheckResult, AssetCheckSpec, AssetKey
 
-from fraud_platform.check_text import failure_line, rerun_command
+from fraud_platform.defs.check_results import problems_result, rerun_command
 from fraud_platform.storage.warehouse import stored_row_counts
 from fraud_platform.tables import PARTITION_COLUMN, TransactionGraph
 
@@ -69,24 +69,15 @@ def fraud_dataset_check(
     """The check's verdict (ERROR on any mismatch)."""
     problems = count_mismatches(summary, expected, stored)
     days = [str(day) for day in summary[PARTITION_COLUMN]]
-    description = (
-        failure_line(
-            "; ".join(problems),
-            days=days,
-            limit="the stored accounts and edges must match the day's graph and its summary row",
-            next_step=(
-                "The viewer and the alerts read these rows: re-run the day's dataset, which "
-                f"replaces them: {rerun_command(days, 'fraud_dataset')}"
-            ),
-        )
-        if problems
-        else None
-    )
-    return AssetCheckResult(
-        check_name=DATASET_CHECK,
-        asset_key=AssetKey("fraud_dataset"),
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"days": len(summary), "problems": "; ".join(problems) or "none"},
-        description=description,
+    return problems_result(
+        DATASET_CHECK,
+        "fraud_dataset",
+        problems,
+        on_days=days,
+        limit="the stored accounts and edges must match the day's graph and its summary row",
+        next_step=(
+            "The viewer and the alerts read these rows: re-run the day's dataset, which "
+            f"replaces them: {rerun_command(days, 'fraud_dataset')}"
+        ),
+        days=len(summary),
     )

@@ -14,7 +14,7 @@ from dagster import (
     asset,
 )
 
-from fraud_platform.check_text import log_failed_check
+from fraud_platform.defs.check_results import log_failed_check
 from fraud_platform.defs.features.checks import (
     account_features_check,
     account_features_check_spec,

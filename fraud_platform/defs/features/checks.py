@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
+from dagster import AssetCheckResult, AssetCheckSpec, AssetKey
 
-from fraud_platform.check_text import failure_line, rerun_command
+from fraud_platform.defs.check_results import problems_result, rerun_command
 from fraud_platform.defs.features.logic import FEATURE_COLUMNS
 
 FEATURES_CHECK = "account_features_are_complete"
@@ -70,26 +70,17 @@ def history_problems(history: pd.DataFrame, node_count: int, window: int) -> lis
 def _result(
     check: str, asset: str, problems: list[str], rows: int, days: Sequence[str], limit: str
 ) -> AssetCheckResult:
-    description = (
-        failure_line(
-            "; ".join(problems),
-            days=days,
-            limit=limit,
-            next_step=(
-                f"The day's risk scores are computed from these rows: fix the cause, then re-run "
-                f"{asset} and what follows it: {rerun_command(days, f'{asset}*')}"
-            ),
-        )
-        if problems
-        else None
-    )
-    return AssetCheckResult(
-        check_name=check,
-        asset_key=AssetKey(asset),
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"rows": rows, "problems": "; ".join(problems) or "none"},
-        description=description,
+    return problems_result(
+        check,
+        asset,
+        problems,
+        on_days=days,
+        limit=limit,
+        next_step=(
+            "The day's risk scores are computed from these rows: fix the cause, then re-run "
+            f"{asset} and what follows it: {rerun_command(days, f'{asset}*')}"
+        ),
+        rows=rows,
     )
 
 

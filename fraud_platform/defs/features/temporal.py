@@ -124,88 +124,62 @@ HUB_DEGREE = 50
 REPORTING_THRESHOLD = 10_000.0
 STRUCTURING_FLOOR = 9_000.0
 
-TEMPORAL_FEATURE_COLUMNS: tuple[str, ...] = (
-    "relay_share_1h",
-    "relay_share_6h",
-    "relay_share_day",
-    "relayed_out_share",
-    "flow_conservation",
-    "relay_promptness",
-    "out_before_in_share",
-    "chain_middle_count",
-    "chain_source_count",
-    "chain_sink_count",
-    "chain_middle_share",
-    "chain_distinct_sources",
-    "chain_distinct_sinks",
-    "split_pieces",
-    "cycle_min_length",
-    "cycle_count",
-    "cycle_conservation",
-    "scatter_gather_source",
-    "scatter_gather_middle",
-    "scatter_gather_target",
-    "gather_scatter_source",
-    "gather_scatter_middle",
-    "gather_scatter_target",
-    "fan_out_1h",
-    "fan_in_1h",
-    "fan_out_6h",
-    "fan_in_6h",
-    "fan_out_1h_share",
-    "fan_in_1h_share",
-    "fan_out_6h_share",
-    "fan_in_6h_share",
-    "burst_share_1h",
-    "structuring_sent_count",
-    "structuring_sent_share",
-    "sent_amount_cv",
-    "received_amount_cv",
-    "round_sent_share",
-    "round_received_share",
-    "median_sent_over_received",
-    "degree_vs_hub",
-    "neighbour_relay_max",
-    "neighbour_relay_mean",
-    "neighbour_chain_max",
-    "neighbour_cycle_share",
-    "neighbour_structuring_max",
-)
-
-
-#: Columns that are counts or widths (int64); the rest are shares and ratios (float64).
-_INT_COLUMNS = frozenset(
-    {
-        "chain_middle_count",
-        "chain_source_count",
-        "chain_sink_count",
-        "chain_distinct_sources",
-        "chain_distinct_sinks",
-        "split_pieces",
-        "cycle_min_length",
-        "cycle_count",
-        "scatter_gather_source",
-        "scatter_gather_middle",
-        "scatter_gather_target",
-        "gather_scatter_source",
-        "gather_scatter_middle",
-        "gather_scatter_target",
-        "fan_out_1h",
-        "fan_in_1h",
-        "fan_out_6h",
-        "fan_in_6h",
-        "structuring_sent_count",
-    }
-)
+#: Every temporal feature, in column order, with its type: counts and widths are int64, shares and
+#: ratios float64.
+_FEATURE_TYPES: dict[str, type[np.generic]] = {
+    "relay_share_1h": np.float64,
+    "relay_share_6h": np.float64,
+    "relay_share_day": np.float64,
+    "relayed_out_share": np.float64,
+    "flow_conservation": np.float64,
+    "relay_promptness": np.float64,
+    "out_before_in_share": np.float64,
+    "chain_middle_count": np.int64,
+    "chain_source_count": np.int64,
+    "chain_sink_count": np.int64,
+    "chain_middle_share": np.float64,
+    "chain_distinct_sources": np.int64,
+    "chain_distinct_sinks": np.int64,
+    "split_pieces": np.int64,
+    "cycle_min_length": np.int64,
+    "cycle_count": np.int64,
+    "cycle_conservation": np.float64,
+    "scatter_gather_source": np.int64,
+    "scatter_gather_middle": np.int64,
+    "scatter_gather_target": np.int64,
+    "gather_scatter_source": np.int64,
+    "gather_scatter_middle": np.int64,
+    "gather_scatter_target": np.int64,
+    "fan_out_1h": np.int64,
+    "fan_in_1h": np.int64,
+    "fan_out_6h": np.int64,
+    "fan_in_6h": np.int64,
+    "fan_out_1h_share": np.float64,
+    "fan_in_1h_share": np.float64,
+    "fan_out_6h_share": np.float64,
+    "fan_in_6h_share": np.float64,
+    "burst_share_1h": np.float64,
+    "structuring_sent_count": np.int64,
+    "structuring_sent_share": np.float64,
+    "sent_amount_cv": np.float64,
+    "received_amount_cv": np.float64,
+    "round_sent_share": np.float64,
+    "round_received_share": np.float64,
+    "median_sent_over_received": np.float64,
+    "degree_vs_hub": np.float64,
+    "neighbour_relay_max": np.float64,
+    "neighbour_relay_mean": np.float64,
+    "neighbour_chain_max": np.float64,
+    "neighbour_cycle_share": np.float64,
+    "neighbour_structuring_max": np.float64,
+}
+TEMPORAL_FEATURE_COLUMNS: tuple[str, ...] = tuple(_FEATURE_TYPES)
 
 
 def temporal_features(transfers: DayTransfers, *, hub_degree: int = HUB_DEGREE) -> pd.DataFrame:
     """One row per account code 0..accounts-1 (row i = account i), float64 or int64 columns."""
     ix = build_index(transfers)
-    cols = {
-        name: np.zeros(ix.accounts, dtype=np.int64 if name in _INT_COLUMNS else np.float64)
-        for name in TEMPORAL_FEATURE_COLUMNS
-    }
+    cols = {name: np.zeros(ix.accounts, dtype=dtype) for name, dtype in _FEATURE_TYPES.items()}
     if ix.n == 0:
         return pd.DataFrame(cols, copy=False)
     parts, (nbr_a, nbr_b, degree) = _flows_and_paths(ix, hub_degree, cols)

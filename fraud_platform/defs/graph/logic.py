@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fraud_platform.defs.empty_frames import empty_frame
 from fraud_platform.storage.object_store import TransactionBatches
 from fraud_platform.tables import EDGE_COLUMNS, NODE_COLUMNS, PARTITION_COLUMN, TransactionGraph
 
@@ -54,7 +55,7 @@ def build_transaction_graph(
     parts = [_day_graph(day, batches, min_amount) for day, batches in _days(transactions)]
     parts = [part for part in parts if part is not None]
     if not parts:
-        return TransactionGraph(nodes=_empty_nodes(), edges=_empty_edges())
+        return TransactionGraph(nodes=empty_frame(NODE_COLUMNS), edges=empty_frame(EDGE_COLUMNS))
     if len(parts) == 1:
         return parts[0]
     return TransactionGraph(
@@ -255,36 +256,6 @@ def _strings(values: pa.Array) -> pd.Series:
 def _timestamps(values: np.ndarray) -> pd.DatetimeIndex:
     """Microseconds since the epoch (the unit the platform stores) as UTC timestamps."""
     return pd.DatetimeIndex(values.astype("datetime64[us]")).tz_localize("UTC")
-
-
-def _empty_edges() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            PARTITION_COLUMN: pd.Series(dtype="str"),
-            "sender": pd.Series(dtype="str"),
-            "receiver": pd.Series(dtype="str"),
-            "amount_total": pd.Series(dtype="float64"),
-            "tx_count": pd.Series(dtype="int64"),
-            "first_timestamp": pd.Series(dtype="datetime64[us, UTC]"),
-            "last_timestamp": pd.Series(dtype="datetime64[us, UTC]"),
-            "sender_node": pd.Series(dtype="int32"),
-            "receiver_node": pd.Series(dtype="int32"),
-        }
-    )[list(EDGE_COLUMNS)]
-
-
-def _empty_nodes() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            PARTITION_COLUMN: pd.Series(dtype="str"),
-            "account": pd.Series(dtype="str"),
-            "in_degree": pd.Series(dtype="int64"),
-            "out_degree": pd.Series(dtype="int64"),
-            "in_amount": pd.Series(dtype="float64"),
-            "out_amount": pd.Series(dtype="float64"),
-            "tx_count": pd.Series(dtype="int64"),
-        }
-    )[list(NODE_COLUMNS)]
 
 
 def days_of(graph: TransactionGraph) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:

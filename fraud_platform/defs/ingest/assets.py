@@ -22,7 +22,7 @@ from dagster import (
     multi_asset,
 )
 
-from fraud_platform.check_text import log_failed_check
+from fraud_platform.defs.check_results import log_failed_check
 from fraud_platform.defs.ingest.checks import rejected_share_result, rejected_share_spec
 from fraud_platform.defs.ingest.logic import (
     FileReport,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from fraud_platform.defs.empty_frames import empty_frame
 from fraud_platform.tables import (
     LANDING_OPTIONAL_COLUMNS,
     LANDING_REQUIRED_COLUMNS,
@@ -96,40 +97,13 @@ def empty_rejected() -> pd.DataFrame:
     return _EMPTY_REJECTED.copy()
 
 
-def _empty_rejected() -> pd.DataFrame:
-    frame = pd.DataFrame(
-        {
-            PARTITION_COLUMN: pd.Series(dtype="str"),
-            "source_file": pd.Series(dtype="str"),
-            "line": pd.Series(dtype="int64"),
-            "field": pd.Series(dtype="str"),
-            "reason": pd.Series(dtype="str"),
-            "raw": pd.Series(dtype="str"),
-        }
-    )
-    return frame[list(REJECTED_COLUMNS)]
-
-
 #: Built once: a pandas frame costs milliseconds to build and is asked for several times a file.
-_EMPTY_REJECTED = _empty_rejected()
+_EMPTY_REJECTED = empty_frame(REJECTED_COLUMNS)
 
 
 def empty_transactions() -> pd.DataFrame:
     """A ``raw_transactions`` frame with no rows, typed like `transactions_frame`'s."""
-    frame = pd.DataFrame(
-        {
-            PARTITION_COLUMN: pd.Series(dtype="str"),
-            "transaction_id": pd.Series(dtype="str"),
-            "timestamp": pd.Series(dtype="datetime64[us, UTC]"),
-            "sender": pd.Series(dtype="str"),
-            "receiver": pd.Series(dtype="str"),
-            "amount": pd.Series(dtype="float64"),
-            "currency": pd.Series(dtype="str"),
-            "source_file": pd.Series(dtype="str"),
-            "line": pd.Series(dtype="int64"),
-        }
-    )
-    return frame[list(RAW_TRANSACTION_COLUMNS)]
+    return empty_frame(RAW_TRANSACTION_COLUMNS)
 
 
 #: Arrow types of the ``raw_transactions`` columns; only ``currency`` may be missing.

@@ -16,7 +16,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from fraud_platform.check_text import failure_line
+from fraud_platform.defs.check_results import failure_line
 from fraud_platform.storage.warehouse import stored_row_counts
 from fraud_platform.tables import PARTITION_COLUMN, REJECTED_COLUMNS
 

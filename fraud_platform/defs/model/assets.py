@@ -18,8 +18,8 @@ from dagster import (
 )
 from pydantic import Field
 
-from fraud_platform.check_text import log_failed_check
 from fraud_platform.defs.analytics.resources import GraphEngineResource
+from fraud_platform.defs.check_results import log_failed_check
 from fraud_platform.defs.model.checks import risk_model_check, risk_model_check_spec
 from fraud_platform.defs.model.logic import average_precision
 from fraud_platform.defs.model.resources import RiskModelStore

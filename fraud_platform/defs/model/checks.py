@@ -7,7 +7,7 @@ is not made the newest version, so days keep being scored by the previous one.
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
-from fraud_platform.check_text import failure_line, rerun_command
+from fraud_platform.defs.check_results import failure_line, rerun_command
 
 MODEL_CHECK = "risk_model_learned"
 MIN_TRAINING_AP = 0.3

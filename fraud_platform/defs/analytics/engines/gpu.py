@@ -178,17 +178,7 @@ class GpuGraph(EngineGraph):
     @cached_property
     def directed_graph(self) -> Any:
         """The transfer network for PageRank, stored transposed as cuGraph's PageRank wants."""
-        graph = self._cugraph.Graph(directed=True)
-        graph.from_cudf_edgelist(
-            self.edges,
-            source="src",
-            destination="dst",
-            weight="weight",
-            renumber=False,
-            store_transposed=True,
-            vertices=self.vertices,
-        )
-        return graph
+        return self._graph(self.edges, directed=True, store_transposed=True)
 
     @cached_property
     def symmetric_edges(self) -> Any:
@@ -208,15 +198,21 @@ class GpuGraph(EngineGraph):
     @cached_property
     def undirected_graph(self) -> Any:
         """The symmetrized network for Louvain, Leiden and components (cuGraph's undirected)."""
-        graph = self._cugraph.Graph(directed=False)
+        # Already symmetric, with the weights added: cuGraph must not symmetrize it again.
+        return self._graph(self.symmetric_edges, directed=False, symmetrize=False)
+
+    def _graph(self, edges: Any, *, directed: bool, **options: bool) -> Any:
+        """A cuGraph graph of weighted ``src``/``dst`` edges on every vertex, not renumbered:
+        the vertex ids are already the node table's rows 0..n-1."""
+        graph = self._cugraph.Graph(directed=directed)
         graph.from_cudf_edgelist(
-            self.symmetric_edges,
+            edges,
             source="src",
             destination="dst",
             weight="weight",
             renumber=False,
-            symmetrize=False,  # already symmetric, with the weights added
             vertices=self.vertices,
+            **options,
         )
         return graph
 

@@ -1,7 +1,10 @@
-"""How every asset check words a failure: the day, the figure, the limit, and what to do next.
+"""How every area's asset checks say what they found: the day, the figure, the limit, what next.
 
-Dagster shows a failed check's description in the UI and reports the check's event only at
-DEBUG; the assets log the same line at ERROR (or WARNING) with `log_failed_check`, so a failed day
+A check that finds a list of problems fails at ERROR when the list is not empty and says so the
+same way in every area: the problems, "; "-joined, in its metadata (``none`` when it passed), and
+a description naming the day, the limit and the next step (usually the command that re-runs it).
+Dagster shows a failed check's description in the UI but logs the check's event only at DEBUG;
+the assets log the same line at ERROR (or WARNING) with ``log_failed_check``, so a failed day
 says why in the run's log without opening the UI or the warehouse.
 """
 
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dagster import AssetCheckResult, AssetCheckSeverity, DagsterLogManager
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, DagsterLogManager
 
 #: The module Dagster's CLI loads the definitions from (as in the README's commands).
 DEFINITIONS_MODULE = "fraud_platform.definitions"
@@ -53,3 +56,32 @@ def log_failed_check(log: DagsterLogManager, result: AssetCheckResult) -> None:
         return
     warn = result.severity == AssetCheckSeverity.WARN
     (log.warning if warn else log.error)(f"{result.check_name}: {result.description}")
+
+
+def problems_result(
+    check_name: str,
+    asset: str,
+    problems: Sequence[str],
+    *,
+    on_days: Sequence[str] | None,
+    limit: str,
+    next_step: str,
+    **counts: int,
+) -> AssetCheckResult:
+    """ERROR unless ``problems`` is empty; ``counts`` (e.g. ``rows=...``) go into the metadata.
+
+    ``on_days`` None: the check is not about a day.
+    """
+    joined = "; ".join(problems)
+    return AssetCheckResult(
+        check_name=check_name,
+        asset_key=AssetKey(asset),
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={**counts, "problems": joined or "none"},
+        description=(
+            failure_line(joined, days=on_days, limit=limit, next_step=next_step)
+            if problems
+            else None
+        ),
+    )
