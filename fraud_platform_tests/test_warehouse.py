@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
 import pytest
 from dagster import AssetExecutionContext, BackfillPolicy, asset, materialize, mem_io_manager
 from psycopg import sql
@@ -38,11 +39,14 @@ from fraud_platform.storage.warehouse import (
     ensure_warehouse_schema,
     read_slice,
 )
+from fraud_platform.storage.warehouse.schema import COLUMN_CONSTRAINTS, PG_TYPES, column_definitions
 from fraud_platform.tables import (
+    ALERT_SCHEMA,
     DATASET_COLUMNS,
     DATASET_EDGE_COLUMNS,
     DATASET_NODE_COLUMNS,
     REJECTED_COLUMNS,
+    WAREHOUSE_SCHEMAS,
     FraudDataset,
 )
 
@@ -246,6 +250,78 @@ def test_the_schema_is_created_once_with_proper_types_and_indexes(
         )
         == []
     )
+
+
+def test_every_table_in_the_database_has_exactly_its_arrow_schemas_columns(
+    database_url: str, warehouse_schema: str
+) -> None:
+    """The DDL is derived from tables.py: same columns, in order, with their types and nulls."""
+    with psycopg.connect(database_url) as connection:
+        ensure_warehouse_schema(connection, warehouse_schema)
+    stored: dict[str, list[tuple[str, str, bool]]] = {}
+    for table, column, data_type, nullable in query(
+        database_url,
+        warehouse_schema,
+        "SELECT c.table_name, c.column_name, c.data_type, c.is_nullable = 'YES' "
+        "FROM information_schema.columns c JOIN information_schema.tables t "
+        "USING (table_schema, table_name) WHERE c.table_schema = %s "
+        "AND t.table_type = 'BASE TABLE' ORDER BY c.table_name, c.ordinal_position",
+        warehouse_schema,
+    ):
+        stored.setdefault(table, []).append((column, data_type, nullable))
+    spelled = {"timestamptz": "timestamp with time zone"}  # information_schema's spelling
+    primary_keys = {
+        (table, column)
+        for table, columns in COLUMN_CONSTRAINTS.items()
+        for column, constraint in columns.items()
+        if "PRIMARY KEY" in constraint
+    }
+    expected = {
+        table: [
+            (
+                f.name,
+                spelled.get(PG_TYPES[f.type], PG_TYPES[f.type]),
+                f.nullable and (table, f.name) not in primary_keys,
+            )
+            for f in arrow_schema
+        ]
+        for table, arrow_schema in WAREHOUSE_SCHEMAS.items()
+    }
+    assert stored == expected
+    assert set(WAREHOUSE_TABLES) == set(WAREHOUSE_SCHEMAS)
+
+
+def test_a_column_added_to_an_arrow_schema_reaches_an_existing_database(
+    database_url: str, warehouse_schema: str
+) -> None:
+    """Adding a column is one edit of tables.py: the derived DDL migrates existing tables."""
+    with psycopg.connect(database_url) as connection:
+        ensure_warehouse_schema(connection, warehouse_schema)
+    tables = dict(WAREHOUSE_TABLES)
+    tables["alerts"] = column_definitions(
+        ALERT_SCHEMA.append(pa.field("escalated_at", pa.timestamp("us", tz="UTC"))),
+        COLUMN_CONSTRAINTS["alerts"],
+    )
+    with psycopg.connect(database_url) as connection:
+        assert ensure_warehouse_schema(connection, warehouse_schema, tables) is True
+    with psycopg.connect(database_url) as connection:
+        assert ensure_warehouse_schema(connection, warehouse_schema, tables) is False
+    assert query(
+        database_url,
+        warehouse_schema,
+        "SELECT data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = 'alerts' AND column_name = 'escalated_at'",
+        warehouse_schema,
+    ) == [("timestamp with time zone", "YES")]
+
+
+def test_the_derived_ddl_keeps_keys_and_defaults_and_refuses_unmapped_types() -> None:
+    assert WAREHOUSE_TABLES["datasets"]["dataset_id"] == "uuid PRIMARY KEY"
+    assert WAREHOUSE_TABLES["datasets"]["partition_date"] == "date NOT NULL UNIQUE"
+    assert WAREHOUSE_TABLES["datasets"]["created_at"] == "timestamptz NOT NULL DEFAULT now()"
+    assert WAREHOUSE_TABLES["dataset_nodes"]["cluster"] == "integer"
+    with pytest.raises(WarehouseError, match=r"'flags' has Arrow type list<item: string>"):
+        column_definitions(pa.schema([pa.field("flags", pa.list_(pa.string()))]))
 
 
 def test_a_column_added_to_the_ddl_is_added_to_existing_tables(
