@@ -45,9 +45,13 @@ from fraud_platform.tables import (
     DATASET_COLUMNS,
     DATASET_EDGE_COLUMNS,
     DATASET_NODE_COLUMNS,
+    EDGE_COLUMNS,
+    EDGE_SCHEMA,
     REJECTED_COLUMNS,
     WAREHOUSE_SCHEMAS,
     FraudDataset,
+    empty_frame,
+    pandas_dtypes,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")  # backfill_policy
@@ -313,6 +317,22 @@ def test_a_column_added_to_an_arrow_schema_reaches_an_existing_database(
         "WHERE table_schema = %s AND table_name = 'alerts' AND column_name = 'escalated_at'",
         warehouse_schema,
     ) == [("timestamp with time zone", "YES")]
+
+
+def test_an_empty_frame_of_a_schema_has_its_columns_and_is_stored_as_is(
+    database_url: str, warehouse_schema: str
+) -> None:
+    """Frames hold days and ids as text, the rest as Arrow says; the COPY encoder takes them."""
+    edges = empty_frame(EDGE_SCHEMA)
+    assert list(edges.columns) == list(EDGE_COLUMNS)
+    assert pandas_dtypes(EDGE_SCHEMA)["partition_date"] == str(pd.Series([], dtype="str").dtype)
+    assert str(edges["first_timestamp"].dtype) == "datetime64[us, UTC]"
+    assert str(edges["sender_node"].dtype) == "int32"
+    with psycopg.connect(database_url) as connection:
+        ensure_warehouse_schema(connection, warehouse_schema)
+        for table in ("datasets", "dataset_nodes", "alerts", "high_risk_history"):
+            frame = empty_frame(WAREHOUSE_SCHEMAS[table])
+            assert copy_frame(connection, warehouse_schema, table, frame) == 0
 
 
 def test_the_derived_ddl_keeps_keys_and_defaults_and_refuses_unmapped_types() -> None:
