@@ -26,7 +26,7 @@ from fraud_platform.defs.cases.queue import (
     CounterpartySide,
     QueueFilter,
 )
-from fraud_platform.viewer.pages import dataset_path, document
+from fraud_platform.viewer.pages import dataset_path, document, empty_note, html_table
 
 QUEUE_PATH = "/alerts"
 LOGIN_PATH = "/login"
@@ -292,7 +292,7 @@ def _counterparty_table(
 
 def _other_alerts(frame: pd.DataFrame) -> str:
     if frame.empty:
-        return '<p class="empty" id="other-alerts">No alerts on other days.</p>'
+        return empty_note("other-alerts", "No alerts on other days.")
     rows = "".join(
         f'<tr><td><a href="{escape(case_path(str(row.alert_id)))}">'
         f"{_text(row.partition_date)}</a></td>"
@@ -300,28 +300,22 @@ def _other_alerts(frame: pd.DataFrame) -> str:
         f"<td>{decision_text(row.decision, row.category)}</td></tr>"
         for row in frame.itertuples(index=False)
     )
-    return (
-        '<table class="others" id="other-alerts"><thead><tr><th>day</th>'
-        '<th class="num">risk</th><th>pattern</th><th>decision</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table>"
-    )
+    head = '<th>day</th><th class="num">risk</th><th>pattern</th><th>decision</th>'
+    return html_table("others", "other-alerts", head, rows)
 
 
 def _history(frame: pd.DataFrame) -> str:
     """Every decision on the alert, newest first; notes as text, line breaks kept by CSS."""
     if frame.empty:
-        return '<p class="empty" id="history">No decision yet.</p>'
+        return empty_note("history", "No decision yet.")
     rows = "".join(
         f"<tr><td>{_time(row.decided_at)}</td><td>{_text(row.analyst)}</td>"
         f"<td>{decision_text(row.decision)}</td><td>{_text(row.category)}</td>"
         f'<td class="note">{_text(row.note)}</td></tr>'
         for row in frame.iloc[::-1].itertuples(index=False)
     )
-    return (
-        '<table class="history" id="history"><thead><tr><th>when</th><th>analyst</th>'
-        "<th>decision</th><th>category</th><th>note</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-    )
+    head = "<th>when</th><th>analyst</th><th>decision</th><th>category</th><th>note</th>"
+    return html_table("history", "history", head, rows)
 
 
 def _decision_form(alert_id: str, visitor: Visitor, values: Mapping[str, str]) -> str:

@@ -78,6 +78,19 @@ def _count(value: object) -> str:
     return "" if value is None or pd.isna(value) else f"{int(value):,}"
 
 
+def html_table(css_class: str, element_id: str, head: str, rows: str) -> str:
+    """A list on a page: one heading row (``head``: its ``<th>`` cells), then ``rows``."""
+    return (
+        f'<table class="{css_class}" id="{element_id}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def empty_note(element_id: str, text: str) -> str:
+    """What stands in place of a list with nothing in it (the same id, so a page test finds it)."""
+    return f'<p class="empty" id="{element_id}">{text}</p>'
+
+
 def index_page(datasets: pd.DataFrame, *, threshold: float) -> str:
     """Every dataset, newest day first, with its counts and a sparkline of high-risk counts."""
     by_day = datasets.sort_values("partition_date")

@@ -42,7 +42,7 @@ from fraud_platform.partitions import FIRST_DAY
 from fraud_platform.tables import PARTITION_COLUMN
 from fraud_platform.viewer import data
 from fraud_platform.viewer.case_pages import QUEUE_PATH
-from fraud_platform.viewer.pages import dataset_path, document
+from fraud_platform.viewer.pages import dataset_path, document, empty_note, html_table
 
 if TYPE_CHECKING:
     from fraud_platform.storage.warehouse import PostgresWarehouse
@@ -191,10 +191,7 @@ def _more(total: int, shown: int, what: str) -> str:
 
 def _repeat_table(repeat: pd.DataFrame) -> str:
     if repeat.empty:
-        return (
-            '<p class="empty" id="repeat-accounts">'
-            "No account was high risk on two or more days.</p>"
-        )
+        return empty_note("repeat-accounts", "No account was high risk on two or more days.")
     listed = repeat.head(MAX_LISTED)
     rows = "".join(
         f'<tr><td class="account">{escape(str(row.account))}</td>'
@@ -202,19 +199,17 @@ def _repeat_table(repeat: pd.DataFrame) -> str:
         f'<td class="num risk">{float(row.max_risk):.3f}</td></tr>'
         for row in listed.itertuples(index=False)
     )
-    return (
-        '<table class="repeat" id="repeat-accounts"><thead><tr><th>account</th>'
-        '<th class="num">days</th><th>high risk on</th><th class="num">max risk</th></tr>'
-        f"</thead><tbody>{rows}</tbody></table>" + _more(len(repeat), len(listed), "accounts")
+    head = (
+        '<th>account</th><th class="num">days</th><th>high risk on</th>'
+        '<th class="num">max risk</th>'
     )
+    table = html_table("repeat", "repeat-accounts", head, rows)
+    return table + _more(len(repeat), len(listed), "accounts")
 
 
 def _clusters_table(clusters: pd.DataFrame) -> str:
     if clusters.empty:
-        return (
-            '<p class="empty" id="persistent-clusters">'
-            "No cluster persisted from one day to the next.</p>"
-        )
+        return empty_note("persistent-clusters", "No cluster persisted from one day to the next.")
     listed = clusters.head(MAX_LISTED)
     rows = "".join(
         f'<tr><td>{escape(str(row.from_day))}</td><td class="num">{int(row.from_cluster)}</td>'
@@ -223,12 +218,12 @@ def _clusters_table(clusters: pd.DataFrame) -> str:
         f'<td class="num">{int(row.shared):,}</td></tr>'
         for row in listed.itertuples(index=False)
     )
-    return (
-        '<table class="persisting" id="persistent-clusters"><thead><tr><th>from day</th>'
-        '<th class="num">cluster</th><th>to day</th><th class="num">cluster</th>'
-        '<th class="num">overlap</th><th class="num">shared high-risk accounts</th></tr>'
-        f"</thead><tbody>{rows}</tbody></table>" + _more(len(clusters), len(listed), "pairs")
+    head = (
+        '<th>from day</th><th class="num">cluster</th><th>to day</th><th class="num">cluster</th>'
+        '<th class="num">overlap</th><th class="num">shared high-risk accounts</th>'
     )
+    table = html_table("persisting", "persistent-clusters", head, rows)
+    return table + _more(len(clusters), len(listed), "pairs")
 
 
 def week_page(
