@@ -10,8 +10,9 @@ are served by the viewer itself, and the favicon is an empty inline one.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
+from typing import Any
 
 import pandas as pd
 
@@ -78,17 +79,23 @@ def _count(value: object) -> str:
     return "" if value is None or pd.isna(value) else f"{int(value):,}"
 
 
-def html_table(css_class: str, element_id: str, head: str, rows: str) -> str:
-    """A list on a page: one heading row (``head``: its ``<th>`` cells), then ``rows``."""
+def list_table(
+    frame: pd.DataFrame,
+    element_id: str,
+    css_class: str,
+    head: str,
+    row: Callable[[Any], str],
+    empty: str,
+) -> str:
+    """A list on a page: each of ``frame``'s rows as ``row`` makes it (from ``itertuples``) under
+    one heading row (``head``: its ``<th>`` cells); the ``empty`` note, same id, when no rows."""
+    if frame.empty:
+        return f'<p class="empty" id="{element_id}">{empty}</p>'
+    rows = "".join(row(item) for item in frame.itertuples(index=False))
     return (
         f'<table class="{css_class}" id="{element_id}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{rows}</tbody></table>"
     )
-
-
-def empty_note(element_id: str, text: str) -> str:
-    """What stands in place of a list with nothing in it (the same id, so a page test finds it)."""
-    return f'<p class="empty" id="{element_id}">{text}</p>'
 
 
 def index_page(datasets: pd.DataFrame, *, threshold: float) -> str:

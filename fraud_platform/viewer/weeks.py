@@ -21,7 +21,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -42,7 +42,7 @@ from fraud_platform.partitions import FIRST_DAY
 from fraud_platform.tables import PARTITION_COLUMN
 from fraud_platform.viewer import data
 from fraud_platform.viewer.case_pages import QUEUE_PATH
-from fraud_platform.viewer.pages import dataset_path, document, empty_note, html_table
+from fraud_platform.viewer.pages import dataset_path, document, list_table
 
 if TYPE_CHECKING:
     from fraud_platform.storage.warehouse import PostgresWarehouse
@@ -184,46 +184,58 @@ def _days_table(per_day: pd.DataFrame, decisions: pd.DataFrame, published: set[s
     )
 
 
-def _more(total: int, shown: int, what: str) -> str:
-    left_out = total - shown
-    return f'<p class="more">and {left_out:,} more {what}</p>' if left_out > 0 else ""
+def _first_rows(
+    frame: pd.DataFrame,
+    what: str,
+    element_id: str,
+    css_class: str,
+    head: str,
+    row: Callable[[Any], str],
+    empty: str,
+) -> str:
+    """`list_table` of ``frame``'s first `MAX_LISTED` rows, then how many ``what`` were left out
+    (a week can hold thousands)."""
+    listed = frame.head(MAX_LISTED)
+    left_out = len(frame) - len(listed)
+    more = f'<p class="more">and {left_out:,} more {what}</p>' if left_out > 0 else ""
+    return list_table(listed, element_id, css_class, head, row, empty) + more
 
 
-def _repeat_table(repeat: pd.DataFrame) -> str:
-    if repeat.empty:
-        return empty_note("repeat-accounts", "No account was high risk on two or more days.")
-    listed = repeat.head(MAX_LISTED)
-    rows = "".join(
+def _repeat_row(row: Any) -> str:
+    return (
         f'<tr><td class="account">{escape(str(row.account))}</td>'
         f'<td class="num">{int(row.days_high_risk):,}</td><td>{escape(str(row.days))}</td>'
         f'<td class="num risk">{float(row.max_risk):.3f}</td></tr>'
-        for row in listed.itertuples(index=False)
     )
+
+
+def _repeat_table(repeat: pd.DataFrame) -> str:
     head = (
         '<th>account</th><th class="num">days</th><th>high risk on</th>'
         '<th class="num">max risk</th>'
     )
-    table = html_table("repeat", "repeat-accounts", head, rows)
-    return table + _more(len(repeat), len(listed), "accounts")
+    empty = "No account was high risk on two or more days."
+    return _first_rows(repeat, "accounts", "repeat-accounts", "repeat", head, _repeat_row, empty)
 
 
-def _clusters_table(clusters: pd.DataFrame) -> str:
-    if clusters.empty:
-        return empty_note("persistent-clusters", "No cluster persisted from one day to the next.")
-    listed = clusters.head(MAX_LISTED)
-    rows = "".join(
+def _cluster_row(row: Any) -> str:
+    return (
         f'<tr><td>{escape(str(row.from_day))}</td><td class="num">{int(row.from_cluster)}</td>'
         f'<td>{escape(str(row.to_day))}</td><td class="num">{int(row.to_cluster)}</td>'
         f'<td class="num">{float(row.overlap):.0%}</td>'
         f'<td class="num">{int(row.shared):,}</td></tr>'
-        for row in listed.itertuples(index=False)
     )
+
+
+def _clusters_table(clusters: pd.DataFrame) -> str:
     head = (
         '<th>from day</th><th class="num">cluster</th><th>to day</th><th class="num">cluster</th>'
         '<th class="num">overlap</th><th class="num">shared high-risk accounts</th>'
     )
-    table = html_table("persisting", "persistent-clusters", head, rows)
-    return table + _more(len(clusters), len(listed), "pairs")
+    empty = "No cluster persisted from one day to the next."
+    return _first_rows(
+        clusters, "pairs", "persistent-clusters", "persisting", head, _cluster_row, empty
+    )
 
 
 def week_page(
