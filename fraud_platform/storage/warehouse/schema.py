@@ -364,11 +364,12 @@ def ensure_day_partitions(
 
 
 def table_spec(table: str) -> Mapping[str, str]:
-    """The columns of ``table`` in `WAREHOUSE_TABLES`, or an error saying how to add it."""
+    """The columns of ``table`` in `WAREHOUSE_TABLES`, or an error saying where to add it."""
     try:
         return WAREHOUSE_TABLES[table]
     except KeyError:
         raise WarehouseError(
             f"{table!r} is not a warehouse table (known: {sorted(WAREHOUSE_TABLES)}); give the "
-            "asset metadata={'table': ...} or add the table to WAREHOUSE_TABLES"
+            "asset metadata={'table': ...} or add the table to WAREHOUSE_SCHEMAS in "
+            "fraud_platform/tables.py"
         ) from None
