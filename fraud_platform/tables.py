@@ -53,7 +53,7 @@ RAW_TRANSACTION_SCHEMA = _schema(
 REJECTED_SCHEMA = _schema(
     _day(),
     ("source_file", pa.string()),
-    ("line", pa.int32()),
+    ("line", pa.int64()),
     ("field", pa.string()),
     ("reason", pa.string()),
     ("raw", pa.string()),
@@ -102,7 +102,7 @@ DATASET_NODE_SCHEMA = _schema(
     _day(),
     ("account", pa.string(), False),
     ("centrality", pa.float64()),
-    ("cluster", pa.int32()),
+    ("cluster", pa.int64()),
     ("risk_score", pa.float64()),
     ("point_color", pa.string()),
     ("point_size", pa.float64()),
@@ -152,13 +152,6 @@ HISTORY_SCHEMA = _schema(
     ("typical_counterparties", pa.float64()),
     ("known_counterparty_share", pa.float64()),  # share of today's counterparties seen before
     ("new_counterparties", pa.int64()),  # today's counterparties it never traded with before
-)
-
-#: ``high_risk_history``: `HISTORY_SCHEMA` of a day's high-risk accounts, every measure stored as
-#: a float (the case page shows them; the warehouse has always stored them so).
-HIGH_RISK_HISTORY_SCHEMA = _schema(
-    *((f.name, f.type, f.nullable) for f in list(HISTORY_SCHEMA)[:2]),
-    *((f.name, pa.float64()) for f in list(HISTORY_SCHEMA)[2:]),
 )
 
 #: ``high_risk_transfers``: each transfer of a day's high-risk accounts, seen from the account's
@@ -234,14 +227,14 @@ ANALYST_SESSION_SCHEMA = _schema(
     ("expires_at", UTC_TIME, False),
 )
 
-#: Every warehouse table and its columns: the warehouse DDL is derived from these
-#: (`fraud_platform.storage.warehouse.schema`), so adding a column is one line here.
+#: Every warehouse table and its columns, as frames hold them: the warehouse DDL is derived from
+#: these (`fraud_platform.storage.warehouse.schema`), so adding a column is one line here.
 WAREHOUSE_SCHEMAS: dict[str, pa.Schema] = {
     "datasets": DATASET_SCHEMA,
     "dataset_nodes": DATASET_NODE_SCHEMA,
     "dataset_edges": DATASET_EDGE_SCHEMA,
     "high_risk_transfers": HIGH_RISK_TRANSFER_SCHEMA,
-    "high_risk_history": HIGH_RISK_HISTORY_SCHEMA,
+    "high_risk_history": HISTORY_SCHEMA,  # the day's high-risk accounts' rows
     "rejected_transactions": REJECTED_SCHEMA,
     "alerts": ALERT_SCHEMA,
     "analysts": ANALYST_SCHEMA,

@@ -39,7 +39,12 @@ from fraud_platform.storage.warehouse import (
     ensure_warehouse_schema,
     read_slice,
 )
-from fraud_platform.storage.warehouse.schema import COLUMN_CONSTRAINTS, PG_TYPES, column_definitions
+from fraud_platform.storage.warehouse.schema import (
+    COLUMN_CONSTRAINTS,
+    PG_TYPES,
+    STORED_TYPES,
+    column_definitions,
+)
 from fraud_platform.tables import (
     ALERT_SCHEMA,
     DATASET_COLUMNS,
@@ -280,17 +285,13 @@ def test_every_table_in_the_database_has_exactly_its_arrow_schemas_columns(
         for column, constraint in columns.items()
         if "PRIMARY KEY" in constraint
     }
-    expected = {
-        table: [
-            (
-                f.name,
-                spelled.get(PG_TYPES[f.type], PG_TYPES[f.type]),
-                f.nullable and (table, f.name) not in primary_keys,
-            )
-            for f in arrow_schema
-        ]
-        for table, arrow_schema in WAREHOUSE_SCHEMAS.items()
-    }
+    expected = {}
+    for table, arrow_schema in WAREHOUSE_SCHEMAS.items():
+        expected[table] = []
+        for f in arrow_schema:
+            pg_type = STORED_TYPES.get(table, {}).get(f.name) or PG_TYPES[f.type]
+            nullable = f.nullable and (table, f.name) not in primary_keys
+            expected[table].append((f.name, spelled.get(pg_type, pg_type), nullable))
     assert stored == expected
     assert set(WAREHOUSE_TABLES) == set(WAREHOUSE_SCHEMAS)
 
@@ -330,7 +331,14 @@ def test_an_empty_frame_of_a_schema_has_its_columns_and_is_stored_as_is(
     assert str(edges["sender_node"].dtype) == "int32"
     with psycopg.connect(database_url) as connection:
         ensure_warehouse_schema(connection, warehouse_schema)
-        for table in ("datasets", "dataset_nodes", "alerts", "high_risk_history"):
+        tables = (
+            "datasets",
+            "dataset_nodes",
+            "alerts",
+            "high_risk_history",
+            "rejected_transactions",
+        )
+        for table in tables:
             frame = empty_frame(WAREHOUSE_SCHEMAS[table])
             assert copy_frame(connection, warehouse_schema, table, frame) == 0
 

@@ -31,7 +31,14 @@ import pyarrow as pa
 from psycopg import sql
 
 from fraud_platform.storage.warehouse.connection import WarehouseError
-from fraud_platform.tables import DAY, PARTITION_COLUMN, UTC_TIME, UUID, WAREHOUSE_SCHEMAS
+from fraud_platform.tables import (
+    DAY,
+    HISTORY_COLUMNS,
+    PARTITION_COLUMN,
+    UTC_TIME,
+    UUID,
+    WAREHOUSE_SCHEMAS,
+)
 
 #: Arrow type -> PostgreSQL type of a warehouse column. The binary COPY encodes by the latter
 #: (`column_type`); a type not listed here cannot be stored.
@@ -43,6 +50,15 @@ PG_TYPES: dict[pa.DataType, str] = {
     pa.float64(): "double precision",
     pa.int64(): "bigint",
     pa.int32(): "integer",
+}
+
+#: Columns stored in another type than their Arrow type maps to, as the tables were first made
+#: (the binary COPY converts the frame's values): table -> column -> PostgreSQL type.
+STORED_TYPES: dict[str, dict[str, str]] = {
+    "rejected_transactions": {"line": "integer"},
+    "dataset_nodes": {"cluster": "integer"},
+    # The case page shows these measures; the warehouse has always stored them as floats.
+    "high_risk_history": {column: "double precision" for column in HISTORY_COLUMNS[2:]},
 }
 
 #: What the DDL says of a column beyond its type and NULL-ability, which Arrow cannot state:
@@ -65,18 +81,21 @@ COLUMN_CONSTRAINTS: dict[str, dict[str, str]] = {
 
 
 def column_definitions(
-    schema: pa.Schema, constraints: Mapping[str, str] | None = None
+    schema: pa.Schema,
+    constraints: Mapping[str, str] | None = None,
+    stored_types: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Column -> SQL definition (type first) of a table whose columns are ``schema``'s.
 
-    A non-nullable field is ``NOT NULL`` (a primary key says it by itself); ``constraints`` adds
-    what follows, e.g. ``{"created_at": "DEFAULT now()"}``.
+    The type is `PG_TYPES`' for the field's (``stored_types`` overrides it). A non-nullable field
+    is ``NOT NULL`` (a primary key says it by itself); ``constraints`` adds what follows, e.g.
+    ``{"created_at": "DEFAULT now()"}``.
     """
-    constraints = constraints or {}
+    constraints, stored_types = constraints or {}, stored_types or {}
     definitions = {}
     for field in schema:
         try:
-            words = [PG_TYPES[field.type]]
+            words = [stored_types.get(field.name) or PG_TYPES[field.type]]
         except KeyError:
             raise WarehouseError(
                 f"column {field.name!r} has Arrow type {field.type}, which has no PostgreSQL "
@@ -92,11 +111,11 @@ def column_definitions(
 
 
 #: The warehouse DDL, as data: table -> column -> SQL definition (type first), derived from
-#: `fraud_platform.tables.WAREHOUSE_SCHEMAS` and `COLUMN_CONSTRAINTS`. Adding a column is one line
-#: in tables.py: `ensure_warehouse_schema` adds it to existing databases too. ``{schema}`` in a
-#: definition is replaced by the quoted schema name.
+#: `fraud_platform.tables.WAREHOUSE_SCHEMAS`, `STORED_TYPES` and `COLUMN_CONSTRAINTS`. Adding a
+#: column is one line in tables.py: `ensure_warehouse_schema` adds it to existing databases too.
+#: ``{schema}`` in a definition is replaced by the quoted schema name.
 WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
-    table: column_definitions(columns, COLUMN_CONSTRAINTS.get(table))
+    table: column_definitions(columns, COLUMN_CONSTRAINTS.get(table), STORED_TYPES.get(table))
     for table, columns in WAREHOUSE_SCHEMAS.items()
 }
 
