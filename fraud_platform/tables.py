@@ -33,12 +33,12 @@ def _schema(*columns: tuple[str, pa.DataType] | tuple[str, pa.DataType, bool]) -
     return pa.schema([pa.field(*column) for column in columns])
 
 
-def _day(nullable: bool = False) -> tuple[str, pa.DataType, bool]:
-    return (PARTITION_COLUMN, DAY, nullable)
+#: The day column every day-level table starts with (never NULL).
+_DAY_FIELD = (PARTITION_COLUMN, DAY, False)
 
 
 RAW_TRANSACTION_SCHEMA = _schema(
-    _day(),
+    _DAY_FIELD,
     ("transaction_id", pa.string()),
     ("timestamp", UTC_TIME),
     ("sender", pa.string()),
@@ -51,7 +51,7 @@ RAW_TRANSACTION_SCHEMA = _schema(
 
 #: ``rejected_transactions``: one row per refused landing row, with why.
 REJECTED_SCHEMA = _schema(
-    _day(),
+    _DAY_FIELD,
     ("source_file", pa.string()),
     ("line", pa.int64()),
     ("field", pa.string()),
@@ -60,7 +60,7 @@ REJECTED_SCHEMA = _schema(
 )
 
 EDGE_SCHEMA = _schema(
-    _day(),
+    _DAY_FIELD,
     ("sender", pa.string()),
     ("receiver", pa.string()),
     ("amount_total", pa.float64()),
@@ -74,7 +74,7 @@ EDGE_SCHEMA = _schema(
 )
 
 NODE_SCHEMA = _schema(
-    _day(),
+    _DAY_FIELD,
     ("account", pa.string()),
     ("in_degree", pa.int64()),  # distinct senders that paid this account
     ("out_degree", pa.int64()),  # distinct receivers this account paid
@@ -86,7 +86,7 @@ NODE_SCHEMA = _schema(
 #: ``datasets``: one row per published day.
 DATASET_SCHEMA = _schema(
     ("dataset_id", UUID, False),
-    _day(),
+    _DAY_FIELD,
     ("name", pa.string()),
     ("description", pa.string()),
     ("url", pa.string()),
@@ -99,7 +99,7 @@ DATASET_SCHEMA = _schema(
 #: ``dataset_nodes``: a published day's accounts, as the viewer draws them.
 DATASET_NODE_SCHEMA = _schema(
     ("dataset_id", UUID, False),
-    _day(),
+    _DAY_FIELD,
     ("account", pa.string(), False),
     ("centrality", pa.float64()),
     ("cluster", pa.int64()),
@@ -117,7 +117,7 @@ DATASET_NODE_SCHEMA = _schema(
 #: ``dataset_edges``: a published day's (sender, receiver) pairs.
 DATASET_EDGE_SCHEMA = _schema(
     ("dataset_id", UUID, False),
-    _day(),
+    _DAY_FIELD,
     ("sender", pa.string(), False),
     ("receiver", pa.string(), False),
     ("amount_total", pa.float64()),
@@ -127,7 +127,7 @@ DATASET_EDGE_SCHEMA = _schema(
 #: An account's day as its history needs it (``account_features``' ``activity`` member): keys, not
 #: account strings, so 28 days of it stay small.
 ACTIVITY_SCHEMA = _schema(
-    _day(),
+    _DAY_FIELD,
     ("account_key", pa.uint64()),  # the same for an account id on every day
     ("in_amount", pa.float64()),
     ("out_amount", pa.float64()),
@@ -136,11 +136,11 @@ ACTIVITY_SCHEMA = _schema(
 )
 
 #: The day's distinct undirected pairs of accounts that traded (``account_features``' ``pairs``).
-PAIR_SCHEMA = _schema(_day(), ("pair_key", pa.uint64()))
+PAIR_SCHEMA = _schema(_DAY_FIELD, ("pair_key", pa.uint64()))
 
 #: Trailing behaviour of the day's accounts over the days before it (``account_history``).
 HISTORY_SCHEMA = _schema(
-    _day(),
+    _DAY_FIELD,
     ("account", pa.string(), False),
     ("history_days", pa.int64()),  # earlier days of the window with data (same for every account)
     ("days_active", pa.int64()),  # earlier days of the window on which the account moved money
@@ -157,7 +157,7 @@ HISTORY_SCHEMA = _schema(
 #: ``high_risk_transfers``: each transfer of a day's high-risk accounts, seen from the account's
 #: side (direction in or out): the timeline of an analyst's case page.
 HIGH_RISK_TRANSFER_SCHEMA = _schema(
-    _day(),
+    _DAY_FIELD,
     ("account", pa.string(), False),
     ("direction", pa.string(), False),
     ("counterparty", pa.string()),
@@ -169,7 +169,7 @@ HIGH_RISK_TRANSFER_SCHEMA = _schema(
 #: ``alerts``: one row per (day, high-risk account), recorded by the alert sensor.
 ALERT_SCHEMA = _schema(
     ("alert_id", UUID, False),
-    _day(),
+    _DAY_FIELD,
     ("dataset_id", UUID, False),
     ("account", pa.string(), False),
     ("risk_score", pa.float64(), False),
@@ -194,7 +194,7 @@ ANALYST_SCHEMA = _schema(
 ALERT_DECISION_SCHEMA = _schema(
     ("decision_id", UUID, False),
     ("alert_id", UUID, False),
-    _day(),
+    _DAY_FIELD,
     ("account", pa.string(), False),
     ("decision", pa.string(), False),
     ("category", pa.string()),
@@ -207,7 +207,7 @@ ALERT_DECISION_SCHEMA = _schema(
 #: ``analyst_labels``: decisions as labels for the risk model (``features``: a JSON object
 #: feature -> value; ``label`` 1 for confirmed fraud, 0 for a dismissal).
 ANALYST_LABEL_SCHEMA = _schema(
-    _day(),
+    _DAY_FIELD,
     ("account", pa.string(), False),
     ("alert_id", UUID),
     ("decision", pa.string(), False),
