@@ -86,15 +86,25 @@ def list_table(
     head: str,
     row: Callable[[Any], str],
     empty: str,
+    *,
+    limit: tuple[int, str] | None = None,
 ) -> str:
     """A list on a page: each of ``frame``'s rows as ``row`` makes it (from ``itertuples``) under
-    one heading row (``head``: its ``<th>`` cells); the ``empty`` note, same id, when no rows."""
+    one heading row (``head``: its ``<th>`` cells); the ``empty`` note, same id, when no rows.
+
+    ``limit`` ``(n, what)`` lists the first n rows, then says how many ``what`` were left out.
+    """
     if frame.empty:
         return f'<p class="empty" id="{element_id}">{empty}</p>'
-    rows = "".join(row(item) for item in frame.itertuples(index=False))
+    listed, more = frame, ""
+    if limit is not None:
+        listed = frame.head(limit[0])
+        if len(frame) > len(listed):
+            more = f'<p class="more">and {len(frame) - len(listed):,} more {limit[1]}</p>'
+    rows = "".join(row(item) for item in listed.itertuples(index=False))
     return (
         f'<table class="{css_class}" id="{element_id}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{rows}</tbody></table>"
+        f"<tbody>{rows}</tbody></table>{more}"
     )
 
 

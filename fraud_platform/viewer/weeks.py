@@ -184,23 +184,6 @@ def _days_table(per_day: pd.DataFrame, decisions: pd.DataFrame, published: set[s
     )
 
 
-def _first_rows(
-    frame: pd.DataFrame,
-    what: str,
-    element_id: str,
-    css_class: str,
-    head: str,
-    row: Callable[[Any], str],
-    empty: str,
-) -> str:
-    """`list_table` of ``frame``'s first `MAX_LISTED` rows, then how many ``what`` were left out
-    (a week can hold thousands)."""
-    listed = frame.head(MAX_LISTED)
-    left_out = len(frame) - len(listed)
-    more = f'<p class="more">and {left_out:,} more {what}</p>' if left_out > 0 else ""
-    return list_table(listed, element_id, css_class, head, row, empty) + more
-
-
 def _repeat_row(row: Any) -> str:
     return (
         f'<tr><td class="account">{escape(str(row.account))}</td>'
@@ -215,7 +198,8 @@ def _repeat_table(repeat: pd.DataFrame) -> str:
         '<th class="num">max risk</th>'
     )
     empty = "No account was high risk on two or more days."
-    return _first_rows(repeat, "accounts", "repeat-accounts", "repeat", head, _repeat_row, empty)
+    limit = (MAX_LISTED, "accounts")
+    return list_table(repeat, "repeat-accounts", "repeat", head, _repeat_row, empty, limit=limit)
 
 
 def _cluster_row(row: Any) -> str:
@@ -233,8 +217,9 @@ def _clusters_table(clusters: pd.DataFrame) -> str:
         '<th class="num">overlap</th><th class="num">shared high-risk accounts</th>'
     )
     empty = "No cluster persisted from one day to the next."
-    return _first_rows(
-        clusters, "pairs", "persistent-clusters", "persisting", head, _cluster_row, empty
+    limit = (MAX_LISTED, "pairs")
+    return list_table(
+        clusters, "persistent-clusters", "persisting", head, _cluster_row, empty, limit=limit
     )
 
 
