@@ -1,7 +1,10 @@
 """The column contract of every table the platform writes, and the bundles that travel together.
 
-Every day-level table carries ``partition_date`` (``YYYY-MM-DD`` text) so that a frame covering a
-range of days can be split per day by the IO managers, and loaded back as one frame.
+Each table's columns are stated once, as an Arrow schema: the column-name tuples, the warehouse
+DDL (`fraud_platform.storage.warehouse.schema`) and empty frames are derived from it, so adding a
+column is one line here. Every day-level table carries ``partition_date`` (``YYYY-MM-DD`` text in
+frames, ``date`` in the warehouse) so that a frame covering a range of days can be split per day
+by the IO managers, and loaded back as one frame.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import pandas as pd
+import pyarrow as pa
 
 PARTITION_COLUMN = "partition_date"
 
@@ -17,112 +21,256 @@ PARTITION_COLUMN = "partition_date"
 LANDING_REQUIRED_COLUMNS = ("transaction_id", "timestamp", "sender", "receiver", "amount")
 LANDING_OPTIONAL_COLUMNS = ("currency",)
 
-RAW_TRANSACTION_COLUMNS = (
-    PARTITION_COLUMN,
-    "transaction_id",
-    "timestamp",  # datetime64[us, UTC]
-    "sender",
-    "receiver",
-    "amount",  # float64
-    "currency",  # nullable text
-    "source_file",
-    "line",  # 1-based line of the file (header is line 1); row number + 1 for Parquet
+#: Arrow types of the schemas below. A day is ``date32`` and an id ``uuid`` (what the warehouse
+#: stores); in frames both travel as text (``YYYY-MM-DD``, canonical uuid), see `pandas_dtypes`.
+DAY = pa.date32()
+UUID = pa.uuid()
+UTC_TIME = pa.timestamp("us", tz="UTC")
+
+
+def _schema(*columns: tuple[str, pa.DataType] | tuple[str, pa.DataType, bool]) -> pa.Schema:
+    """An Arrow schema from ``(name, type)`` or ``(name, type, nullable)`` tuples."""
+    return pa.schema([pa.field(*column) for column in columns])
+
+
+#: The day column every day-level table starts with (never NULL).
+_DAY_FIELD = (PARTITION_COLUMN, DAY, False)
+
+
+RAW_TRANSACTION_SCHEMA = _schema(
+    _DAY_FIELD,
+    ("transaction_id", pa.string()),
+    ("timestamp", UTC_TIME),
+    ("sender", pa.string()),
+    ("receiver", pa.string()),
+    ("amount", pa.float64()),
+    ("currency", pa.string()),
+    ("source_file", pa.string()),
+    ("line", pa.int64()),  # 1-based line of the file (header is line 1); row number + 1 for Parquet
 )
 
-REJECTED_COLUMNS = (PARTITION_COLUMN, "source_file", "line", "field", "reason", "raw")
-
-EDGE_COLUMNS = (
-    PARTITION_COLUMN,
-    "sender",
-    "receiver",
-    "amount_total",
-    "tx_count",
-    "first_timestamp",
-    "last_timestamp",
-    # Rows of the sender and the receiver in the day's node table (int32), which is sorted by
-    # account: later steps index arrays with them instead of matching account strings again.
-    "sender_node",
-    "receiver_node",
+#: ``rejected_transactions``: one row per refused landing row, with why.
+REJECTED_SCHEMA = _schema(
+    _DAY_FIELD,
+    ("source_file", pa.string()),
+    ("line", pa.int64()),
+    ("field", pa.string()),
+    ("reason", pa.string()),
+    ("raw", pa.string()),
 )
 
-NODE_COLUMNS = (
-    PARTITION_COLUMN,
-    "account",
-    "in_degree",  # distinct senders that paid this account
-    "out_degree",  # distinct receivers this account paid
-    "in_amount",
-    "out_amount",
-    "tx_count",  # transfers sent plus transfers received
+EDGE_SCHEMA = _schema(
+    _DAY_FIELD,
+    ("sender", pa.string()),
+    ("receiver", pa.string()),
+    ("amount_total", pa.float64()),
+    ("tx_count", pa.int64()),
+    ("first_timestamp", UTC_TIME),
+    ("last_timestamp", UTC_TIME),
+    # Rows of the sender and the receiver in the day's node table, which is sorted by account:
+    # later steps index arrays with them instead of matching account strings again.
+    ("sender_node", pa.int32()),
+    ("receiver_node", pa.int32()),
 )
 
-DATASET_COLUMNS = (
-    "dataset_id",
-    PARTITION_COLUMN,
-    "name",
-    "description",
-    "url",
-    "node_count",
-    "edge_count",
-    "high_risk_count",
-    "created_at",
+NODE_SCHEMA = _schema(
+    _DAY_FIELD,
+    ("account", pa.string()),
+    ("in_degree", pa.int64()),  # distinct senders that paid this account
+    ("out_degree", pa.int64()),  # distinct receivers this account paid
+    ("in_amount", pa.float64()),
+    ("out_amount", pa.float64()),
+    ("tx_count", pa.int64()),  # transfers sent plus transfers received
 )
 
-DATASET_NODE_COLUMNS = (
-    "dataset_id",
-    PARTITION_COLUMN,
-    "account",
-    "centrality",
-    "cluster",
-    "risk_score",
-    "point_color",
-    "point_size",
-    "x",  # layout position (float64; NaN where no layout was computed)
-    "y",
-    "in_amount",  # money received that day (float64; NaN where not known)
-    "out_amount",
-    "reasons",  # why the account is at risk: its top reasons, "; "-separated ("" when none)
-    "pattern",  # the kind of evidence of the first reason, e.g. "relay" ("" when none)
+#: ``datasets``: one row per published day.
+DATASET_SCHEMA = _schema(
+    ("dataset_id", UUID, False),
+    _DAY_FIELD,
+    ("name", pa.string()),
+    ("description", pa.string()),
+    ("url", pa.string()),
+    ("node_count", pa.int64()),
+    ("edge_count", pa.int64()),
+    ("high_risk_count", pa.int64()),
+    ("created_at", UTC_TIME, False),
 )
 
-DATASET_EDGE_COLUMNS = (
-    "dataset_id",
-    PARTITION_COLUMN,
-    "sender",
-    "receiver",
-    "amount_total",
-    "tx_count",
+#: ``dataset_nodes``: a published day's accounts, as the viewer draws them.
+DATASET_NODE_SCHEMA = _schema(
+    ("dataset_id", UUID, False),
+    _DAY_FIELD,
+    ("account", pa.string(), False),
+    ("centrality", pa.float64()),
+    ("cluster", pa.int64()),
+    ("risk_score", pa.float64()),
+    ("point_color", pa.string()),
+    ("point_size", pa.float64()),
+    ("x", pa.float64()),  # layout position (NaN where no layout was computed)
+    ("y", pa.float64()),
+    ("in_amount", pa.float64()),  # money received that day (NaN where not known)
+    ("out_amount", pa.float64()),
+    ("reasons", pa.string()),  # why the account is at risk: top reasons, "; "-separated ("" none)
+    ("pattern", pa.string()),  # the kind of evidence of the first reason, e.g. "relay" ("" none)
 )
 
+#: ``dataset_edges``: a published day's (sender, receiver) pairs.
+DATASET_EDGE_SCHEMA = _schema(
+    ("dataset_id", UUID, False),
+    _DAY_FIELD,
+    ("sender", pa.string(), False),
+    ("receiver", pa.string(), False),
+    ("amount_total", pa.float64()),
+    ("tx_count", pa.int64()),
+)
 
 #: An account's day as its history needs it (``account_features``' ``activity`` member): keys, not
 #: account strings, so 28 days of it stay small.
-ACTIVITY_COLUMNS = (
-    PARTITION_COLUMN,
-    "account_key",  # uint64, the same for an account id on every day
-    "in_amount",
-    "out_amount",
-    "counterparties",  # distinct accounts paid or paid by
-    "relayed",  # passed on at least half of the day's inflow within 24 hours
+ACTIVITY_SCHEMA = _schema(
+    _DAY_FIELD,
+    ("account_key", pa.uint64()),  # the same for an account id on every day
+    ("in_amount", pa.float64()),
+    ("out_amount", pa.float64()),
+    ("counterparties", pa.int64()),  # distinct accounts paid or paid by
+    ("relayed", pa.bool_()),  # passed on at least half of the day's inflow within 24 hours
 )
 
 #: The day's distinct undirected pairs of accounts that traded (``account_features``' ``pairs``).
-PAIR_COLUMNS = (PARTITION_COLUMN, "pair_key")
+PAIR_SCHEMA = _schema(_DAY_FIELD, ("pair_key", pa.uint64()))
 
 #: Trailing behaviour of the day's accounts over the days before it (``account_history``).
-HISTORY_COLUMNS = (
-    PARTITION_COLUMN,
-    "account",
-    "history_days",  # earlier days of the window with data (the same for every account)
-    "days_active",  # earlier days of the window on which the account moved money
-    "days_since_first_seen",  # window + 1 when never seen in it
-    "days_since_last_seen",  # window + 1 when never seen in it
-    "relay_days",  # earlier days on which it relayed (see ACTIVITY_COLUMNS)
-    "typical_in_amount",  # median money in on its active earlier days (0 when none)
-    "typical_out_amount",
-    "typical_counterparties",
-    "known_counterparty_share",  # share of today's counterparties it traded with before
-    "new_counterparties",  # today's counterparties it never traded with in the window
+HISTORY_SCHEMA = _schema(
+    _DAY_FIELD,
+    ("account", pa.string(), False),
+    ("history_days", pa.int64()),  # earlier days of the window with data (same for every account)
+    ("days_active", pa.int64()),  # earlier days of the window on which the account moved money
+    ("days_since_first_seen", pa.int64()),  # window + 1 when never seen in it
+    ("days_since_last_seen", pa.int64()),  # window + 1 when never seen in it
+    ("relay_days", pa.int64()),  # earlier days on which it relayed (see ACTIVITY_SCHEMA)
+    ("typical_in_amount", pa.float64()),  # median money in on its active earlier days (0: none)
+    ("typical_out_amount", pa.float64()),
+    ("typical_counterparties", pa.float64()),
+    ("known_counterparty_share", pa.float64()),  # share of today's counterparties seen before
+    ("new_counterparties", pa.int64()),  # today's counterparties it never traded with before
 )
+
+#: ``high_risk_transfers``: each transfer of a day's high-risk accounts, seen from the account's
+#: side (direction in or out): the timeline of an analyst's case page.
+HIGH_RISK_TRANSFER_SCHEMA = _schema(
+    _DAY_FIELD,
+    ("account", pa.string(), False),
+    ("direction", pa.string(), False),
+    ("counterparty", pa.string()),
+    ("amount", pa.float64()),
+    ("timestamp", UTC_TIME),
+    ("transaction_id", pa.string()),
+)
+
+#: ``alerts``: one row per (day, high-risk account), recorded by the alert sensor.
+ALERT_SCHEMA = _schema(
+    ("alert_id", UUID, False),
+    _DAY_FIELD,
+    ("dataset_id", UUID, False),
+    ("account", pa.string(), False),
+    ("risk_score", pa.float64(), False),
+    ("cluster", pa.int64()),
+    ("url", pa.string()),
+    ("created_at", UTC_TIME, False),
+    ("delivered_at", UTC_TIME),
+    ("reasons", pa.string()),
+    ("pattern", pa.string()),  # the kind of evidence behind the score (its top reason's family)
+    ("suppressed_by", UUID),  # the analyst's dismissal that silences this repeat alert
+)
+
+#: ``analysts``: who may decide on alerts; a token is stored only as its SHA-256.
+ANALYST_SCHEMA = _schema(
+    ("name", pa.string(), False),
+    ("token_hash", pa.string(), False),
+    ("created_at", UTC_TIME, False),
+    ("revoked_at", UTC_TIME),
+)
+
+#: ``alert_decisions``: analysts' decisions on alerts; ``risk_score`` is the alert's when decided.
+ALERT_DECISION_SCHEMA = _schema(
+    ("decision_id", UUID, False),
+    ("alert_id", UUID, False),
+    _DAY_FIELD,
+    ("account", pa.string(), False),
+    ("decision", pa.string(), False),
+    ("category", pa.string()),
+    ("note", pa.string()),
+    ("analyst", pa.string(), False),
+    ("risk_score", pa.float64()),
+    ("decided_at", UTC_TIME, False),
+)
+
+#: ``analyst_labels``: decisions as labels for the risk model (``features``: a JSON object
+#: feature -> value; ``label`` 1 for confirmed fraud, 0 for a dismissal).
+ANALYST_LABEL_SCHEMA = _schema(
+    _DAY_FIELD,
+    ("account", pa.string(), False),
+    ("alert_id", UUID),
+    ("decision", pa.string(), False),
+    ("category", pa.string()),
+    ("label", pa.int64(), False),
+    ("analyst", pa.string()),
+    ("decided_at", UTC_TIME),
+    ("features", pa.string(), False),
+)
+
+#: ``analyst_sessions``: viewer logins; the session id lives only in the browser's cookie.
+ANALYST_SESSION_SCHEMA = _schema(
+    ("session_hash", pa.string(), False),
+    ("analyst", pa.string(), False),
+    ("csrf_token", pa.string(), False),
+    ("created_at", UTC_TIME, False),
+    ("expires_at", UTC_TIME, False),
+)
+
+#: Every warehouse table and its columns, as frames hold them: the warehouse DDL is derived from
+#: these (`fraud_platform.storage.warehouse.schema`), so adding a column is one line here.
+WAREHOUSE_SCHEMAS: dict[str, pa.Schema] = {
+    "datasets": DATASET_SCHEMA,
+    "dataset_nodes": DATASET_NODE_SCHEMA,
+    "dataset_edges": DATASET_EDGE_SCHEMA,
+    "high_risk_transfers": HIGH_RISK_TRANSFER_SCHEMA,
+    "high_risk_history": HISTORY_SCHEMA,  # the day's high-risk accounts' rows
+    "rejected_transactions": REJECTED_SCHEMA,
+    "alerts": ALERT_SCHEMA,
+    "analysts": ANALYST_SCHEMA,
+    "alert_decisions": ALERT_DECISION_SCHEMA,
+    "analyst_labels": ANALYST_LABEL_SCHEMA,
+    "analyst_sessions": ANALYST_SESSION_SCHEMA,
+}
+
+RAW_TRANSACTION_COLUMNS = tuple(RAW_TRANSACTION_SCHEMA.names)
+REJECTED_COLUMNS = tuple(REJECTED_SCHEMA.names)
+EDGE_COLUMNS = tuple(EDGE_SCHEMA.names)
+NODE_COLUMNS = tuple(NODE_SCHEMA.names)
+DATASET_COLUMNS = tuple(DATASET_SCHEMA.names)
+DATASET_NODE_COLUMNS = tuple(DATASET_NODE_SCHEMA.names)
+DATASET_EDGE_COLUMNS = tuple(DATASET_EDGE_SCHEMA.names)
+ACTIVITY_COLUMNS = tuple(ACTIVITY_SCHEMA.names)
+PAIR_COLUMNS = tuple(PAIR_SCHEMA.names)
+HISTORY_COLUMNS = tuple(HISTORY_SCHEMA.names)
+
+
+def frame_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` as frames hold it: days and ids as text (``YYYY-MM-DD``, canonical uuid).
+
+    The IO managers split and compare days as strings, and the warehouse's reader returns both so.
+    """
+    return pa.schema([f.with_type(pa.string()) if f.type in (DAY, UUID) else f for f in schema])
+
+
+def empty_frame(schema: pa.Schema) -> pd.DataFrame:
+    """A frame with ``schema``'s columns, in order, no rows, and the dtypes of `pandas_dtypes`."""
+    return frame_schema(schema).empty_table().to_pandas()
+
+
+def pandas_dtypes(schema: pa.Schema) -> dict[str, str]:
+    """Column -> the pandas dtype (by name) a frame of ``schema`` holds it in."""
+    return {name: str(dtype) for name, dtype in empty_frame(schema).dtypes.items()}
 
 
 class TableBundle:

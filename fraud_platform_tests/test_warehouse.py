@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
 import pytest
 from dagster import AssetExecutionContext, BackfillPolicy, asset, materialize, mem_io_manager
 from psycopg import sql
@@ -38,12 +39,24 @@ from fraud_platform.storage.warehouse import (
     ensure_warehouse_schema,
     read_slice,
 )
+from fraud_platform.storage.warehouse.schema import (
+    COLUMN_CONSTRAINTS,
+    PG_TYPES,
+    STORED_TYPES,
+    column_definitions,
+)
 from fraud_platform.tables import (
+    ALERT_SCHEMA,
     DATASET_COLUMNS,
     DATASET_EDGE_COLUMNS,
     DATASET_NODE_COLUMNS,
+    EDGE_COLUMNS,
+    EDGE_SCHEMA,
     REJECTED_COLUMNS,
+    WAREHOUSE_SCHEMAS,
     FraudDataset,
+    empty_frame,
+    pandas_dtypes,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")  # backfill_policy
@@ -246,6 +259,97 @@ def test_the_schema_is_created_once_with_proper_types_and_indexes(
         )
         == []
     )
+
+
+def test_every_table_in_the_database_has_exactly_its_arrow_schemas_columns(
+    database_url: str, warehouse_schema: str
+) -> None:
+    """The DDL is derived from tables.py: same columns, in order, with their types and nulls."""
+    with psycopg.connect(database_url) as connection:
+        ensure_warehouse_schema(connection, warehouse_schema)
+    stored: dict[str, list[tuple[str, str, bool]]] = {}
+    for table, column, data_type, nullable in query(
+        database_url,
+        warehouse_schema,
+        "SELECT c.table_name, c.column_name, c.data_type, c.is_nullable = 'YES' "
+        "FROM information_schema.columns c JOIN information_schema.tables t "
+        "USING (table_schema, table_name) WHERE c.table_schema = %s "
+        "AND t.table_type = 'BASE TABLE' ORDER BY c.table_name, c.ordinal_position",
+        warehouse_schema,
+    ):
+        stored.setdefault(table, []).append((column, data_type, nullable))
+    spelled = {"timestamptz": "timestamp with time zone"}  # information_schema's spelling
+    primary_keys = {
+        (table, column)
+        for table, columns in COLUMN_CONSTRAINTS.items()
+        for column, constraint in columns.items()
+        if "PRIMARY KEY" in constraint
+    }
+    expected = {}
+    for table, arrow_schema in WAREHOUSE_SCHEMAS.items():
+        expected[table] = []
+        for f in arrow_schema:
+            pg_type = STORED_TYPES.get(table, {}).get(f.name) or PG_TYPES[f.type]
+            nullable = f.nullable and (table, f.name) not in primary_keys
+            expected[table].append((f.name, spelled.get(pg_type, pg_type), nullable))
+    assert stored == expected
+    assert set(WAREHOUSE_TABLES) == set(WAREHOUSE_SCHEMAS)
+
+
+def test_a_column_added_to_an_arrow_schema_reaches_an_existing_database(
+    database_url: str, warehouse_schema: str
+) -> None:
+    """Adding a column is one edit of tables.py: the derived DDL migrates existing tables."""
+    with psycopg.connect(database_url) as connection:
+        ensure_warehouse_schema(connection, warehouse_schema)
+    tables = dict(WAREHOUSE_TABLES)
+    tables["alerts"] = column_definitions(
+        ALERT_SCHEMA.append(pa.field("escalated_at", pa.timestamp("us", tz="UTC"))),
+        COLUMN_CONSTRAINTS["alerts"],
+    )
+    with psycopg.connect(database_url) as connection:
+        assert ensure_warehouse_schema(connection, warehouse_schema, tables) is True
+    with psycopg.connect(database_url) as connection:
+        assert ensure_warehouse_schema(connection, warehouse_schema, tables) is False
+    assert query(
+        database_url,
+        warehouse_schema,
+        "SELECT data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = 'alerts' AND column_name = 'escalated_at'",
+        warehouse_schema,
+    ) == [("timestamp with time zone", "YES")]
+
+
+def test_an_empty_frame_of_a_schema_has_its_columns_and_is_stored_as_is(
+    database_url: str, warehouse_schema: str
+) -> None:
+    """Frames hold days and ids as text, the rest as Arrow says; the COPY encoder takes them."""
+    edges = empty_frame(EDGE_SCHEMA)
+    assert list(edges.columns) == list(EDGE_COLUMNS)
+    assert pandas_dtypes(EDGE_SCHEMA)["partition_date"] == str(pd.Series([], dtype="str").dtype)
+    assert str(edges["first_timestamp"].dtype) == "datetime64[us, UTC]"
+    assert str(edges["sender_node"].dtype) == "int32"
+    with psycopg.connect(database_url) as connection:
+        ensure_warehouse_schema(connection, warehouse_schema)
+        tables = (
+            "datasets",
+            "dataset_nodes",
+            "alerts",
+            "high_risk_history",
+            "rejected_transactions",
+        )
+        for table in tables:
+            frame = empty_frame(WAREHOUSE_SCHEMAS[table])
+            assert copy_frame(connection, warehouse_schema, table, frame) == 0
+
+
+def test_the_derived_ddl_keeps_keys_and_defaults_and_refuses_unmapped_types() -> None:
+    assert WAREHOUSE_TABLES["datasets"]["dataset_id"] == "uuid PRIMARY KEY"
+    assert WAREHOUSE_TABLES["datasets"]["partition_date"] == "date NOT NULL UNIQUE"
+    assert WAREHOUSE_TABLES["datasets"]["created_at"] == "timestamptz NOT NULL DEFAULT now()"
+    assert WAREHOUSE_TABLES["dataset_nodes"]["cluster"] == "integer"
+    with pytest.raises(WarehouseError, match=r"'flags' has Arrow type list<item: string>"):
+        column_definitions(pa.schema([pa.field("flags", pa.list_(pa.string()))]))
 
 
 def test_a_column_added_to_the_ddl_is_added_to_existing_tables(

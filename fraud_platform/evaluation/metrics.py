@@ -60,26 +60,25 @@ def mean_average_precision(labelled: pd.DataFrame) -> float:
     return float(np.mean(defined)) if defined else math.nan
 
 
-def recall_by_typology(labelled: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """``typology, accounts, flagged, recall`` at the threshold for each laundering pattern."""
-    fraud = labelled[labelled["is_fraud"]].assign(flagged=lambda f: f["risk_score"] >= threshold)
-    table = fraud.groupby("typology", sort=True)["flagged"].agg(["size", "sum"]).reset_index()
+def _flagged_by_typology(accounts: pd.DataFrame, threshold: float, rate: str) -> pd.DataFrame:
+    """``typology, accounts, flagged, <rate>``: per typology, how many scored at the threshold."""
+    flagged = accounts.assign(flagged=lambda f: f["risk_score"] >= threshold)
+    table = flagged.groupby("typology", sort=True)["flagged"].agg(["size", "sum"]).reset_index()
     table = table.rename(columns={"size": "accounts", "sum": "flagged"})
     table["accounts"] = table["accounts"].astype(np.int64)
     table["flagged"] = table["flagged"].astype(np.int64)
-    table["recall"] = table["flagged"] / table["accounts"]
+    table[rate] = table["flagged"] / table["accounts"]
     return table
+
+
+def recall_by_typology(labelled: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """``typology, accounts, flagged, recall`` at the threshold for each laundering pattern."""
+    return _flagged_by_typology(labelled[labelled["is_fraud"]], threshold, "recall")
 
 
 def family_flag_rates(labelled: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """``typology, accounts, flagged, share`` for every legitimate family (background included)."""
-    legit = labelled[~labelled["is_fraud"]].assign(flagged=lambda f: f["risk_score"] >= threshold)
-    table = legit.groupby("typology", sort=True)["flagged"].agg(["size", "sum"]).reset_index()
-    table = table.rename(columns={"size": "accounts", "sum": "flagged"})
-    table["accounts"] = table["accounts"].astype(np.int64)
-    table["flagged"] = table["flagged"].astype(np.int64)
-    table["share"] = table["flagged"] / table["accounts"]
-    return table
+    return _flagged_by_typology(labelled[~labelled["is_fraud"]], threshold, "share")
 
 
 def alerts_per_day(labelled: pd.DataFrame, threshold: float) -> float:

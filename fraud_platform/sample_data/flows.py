@@ -143,47 +143,42 @@ def planted(
     employer, employer_truth = fam.employer_flows(employer_rng, pop.employers)
     batches += [merchant, employer]
     truth += [merchant_truth, employer_truth]
+    # The families this world has, each drawn from its own stream, in a fixed order.
+    present: list[tuple[Transfers, list[TruthRows]]] = []
     if pop.processors is not None:
         lags = {lag: takings(key, ordinal - lag) for lag in sorted(set(pop.world.settlement_lags))}
-        made, rows = fam.processor_flows(
-            processor_rng,
-            pop.processors,
-            takings(key, ordinal),
-            lags,
-            customers[bounds[0] : bounds[1]],
+        present.append(
+            fam.processor_flows(
+                processor_rng,
+                pop.processors,
+                takings(key, ordinal),
+                lags,
+                customers[bounds[0] : bounds[1]],
+            )
         )
-        batches.append(made)
-        truth += rows
     if pop.bureaus is not None:
-        made, rows = fam.bureau_flows(bureau_rng, pop.bureaus, day)
-        batches.append(made)
-        truth += rows
+        present.append(fam.bureau_flows(bureau_rng, pop.bureaus, day))
     if pop.wholesalers is not None:
-        made, rows = fam.wholesale_flows(wholesale_rng, pop.wholesalers, day, scale)
-        batches.append(made)
-        truth += rows
+        present.append(fam.wholesale_flows(wholesale_rng, pop.wholesalers, day, scale))
     if pop.landlords is not None:
-        made, rows = fam.landlord_flows(landlord_rng, pop.landlords, day)
-        batches.append(made)
-        truth += rows
+        present.append(fam.landlord_flows(landlord_rng, pop.landlords, day))
     if pop.exchanges is not None:
-        made, rows = look.exchange_flows(
-            exchange_rng,
-            pop.exchanges,
-            customers[bounds[1] :],
-            pop.receive,
-            scale,
-            pop.world.exchange_structuring_share,
+        present.append(
+            look.exchange_flows(
+                exchange_rng,
+                pop.exchanges,
+                customers[bounds[1] :],
+                pop.receive,
+                scale,
+                pop.world.exchange_structuring_share,
+            )
         )
-        batches.append(made)
-        truth += rows
     if pop.bill_splits is not None:
-        made, rows = look.bill_split_flows(split_rng, pop.bill_splits, pop.receive, scale)
-        batches.append(made)
-        truth += rows
+        present.append(look.bill_split_flows(split_rng, pop.bill_splits, pop.receive, scale))
     if pop.one_off_events:
         started = [(k, one_offs(key, ordinal - k)) for k in range(look.ONE_OFF_SPAN_DAYS + 1)]
-        made, rows = look.one_offs_on(started)
+        present.append(look.one_offs_on(started))
+    for made, rows in present:
         batches.append(made)
         truth += rows
 

@@ -26,7 +26,7 @@ from fraud_platform.defs.cases.queue import (
     CounterpartySide,
     QueueFilter,
 )
-from fraud_platform.viewer.pages import dataset_path, document
+from fraud_platform.viewer.pages import dataset_path, document, list_table
 
 QUEUE_PATH = "/alerts"
 LOGIN_PATH = "/login"
@@ -290,37 +290,34 @@ def _counterparty_table(
     )
 
 
-def _other_alerts(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return '<p class="empty" id="other-alerts">No alerts on other days.</p>'
-    rows = "".join(
+def _other_alert_row(row: Any) -> str:
+    return (
         f'<tr><td><a href="{escape(case_path(str(row.alert_id)))}">'
         f"{_text(row.partition_date)}</a></td>"
         f'<td class="num risk">{_risk(row.risk_score)}</td><td>{_text(row.pattern)}</td>'
         f"<td>{decision_text(row.decision, row.category)}</td></tr>"
-        for row in frame.itertuples(index=False)
     )
+
+
+def _other_alerts(frame: pd.DataFrame) -> str:
+    head = '<th>day</th><th class="num">risk</th><th>pattern</th><th>decision</th>'
+    empty = "No alerts on other days."
+    return list_table(frame, "other-alerts", "others", head, _other_alert_row, empty)
+
+
+def _decision_row(row: Any) -> str:
     return (
-        '<table class="others" id="other-alerts"><thead><tr><th>day</th>'
-        '<th class="num">risk</th><th>pattern</th><th>decision</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table>"
+        f"<tr><td>{_time(row.decided_at)}</td><td>{_text(row.analyst)}</td>"
+        f"<td>{decision_text(row.decision)}</td><td>{_text(row.category)}</td>"
+        f'<td class="note">{_text(row.note)}</td></tr>'
     )
 
 
 def _history(frame: pd.DataFrame) -> str:
     """Every decision on the alert, newest first; notes as text, line breaks kept by CSS."""
-    if frame.empty:
-        return '<p class="empty" id="history">No decision yet.</p>'
-    rows = "".join(
-        f"<tr><td>{_time(row.decided_at)}</td><td>{_text(row.analyst)}</td>"
-        f"<td>{decision_text(row.decision)}</td><td>{_text(row.category)}</td>"
-        f'<td class="note">{_text(row.note)}</td></tr>'
-        for row in frame.iloc[::-1].itertuples(index=False)
-    )
-    return (
-        '<table class="history" id="history"><thead><tr><th>when</th><th>analyst</th>'
-        "<th>decision</th><th>category</th><th>note</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
+    head = "<th>when</th><th>analyst</th><th>decision</th><th>category</th><th>note</th>"
+    return list_table(
+        frame.iloc[::-1], "history", "history", head, _decision_row, "No decision yet."
     )
 
 

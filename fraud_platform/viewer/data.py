@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
 from dagster import TimeWindow
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -30,24 +31,30 @@ from fraud_platform.storage.warehouse import (
     lock_day_partitions,
     read_slice,
 )
-from fraud_platform.tables import DATASET_COLUMNS, PARTITION_COLUMN
+from fraud_platform.tables import (
+    DATASET_COLUMNS,
+    DATASET_EDGE_COLUMNS,
+    DATASET_EDGE_SCHEMA,
+    DATASET_NODE_COLUMNS,
+    DATASET_NODE_SCHEMA,
+    DATASET_SCHEMA,
+    DAY,
+    PARTITION_COLUMN,
+    UUID,
+)
 
 #: What the index and the page header show of a dataset: its whole `datasets` row.
 SUMMARY_COLUMNS = DATASET_COLUMNS
-NODE_COLUMNS = (
-    "account",
-    "centrality",
-    "cluster",
-    "risk_score",
-    "point_color",
-    "point_size",
-    "x",
-    "y",
-    "in_amount",
-    "out_amount",
-    "reasons",
-)
-EDGE_COLUMNS = ("sender", "receiver", "amount_total", "tx_count")
+_KEYS = ("dataset_id", PARTITION_COLUMN)
+#: What the viewer reads of a day's accounts and transfer pairs: their rows without the keys that
+#: select them (and without ``pattern``, which the page does not show).
+NODE_COLUMNS = tuple(c for c in DATASET_NODE_COLUMNS if c not in (*_KEYS, "pattern"))
+EDGE_COLUMNS = tuple(c for c in DATASET_EDGE_COLUMNS if c not in _KEYS)
+
+
+def _float_columns(schema: pa.Schema, columns: tuple[str, ...]) -> list[str]:
+    """Of ``columns``, those ``schema`` types as float64 (read as float even when all NULL)."""
+    return [f.name for f in schema if f.type == pa.float64() and f.name in columns]
 
 
 def parse_dataset_id(text: str) -> str | None:
@@ -66,10 +73,16 @@ def _table_exists(connection: psycopg.Connection, schema: str, table: str) -> bo
 
 
 def _summary_query(schema: str) -> sql.Composed:
-    return sql.SQL(
-        "SELECT dataset_id::text AS dataset_id, {day}::text AS {day}, name, description, url, "
-        "node_count, edge_count, high_risk_count, created_at FROM {table}"
-    ).format(day=sql.Identifier(PARTITION_COLUMN), table=sql.Identifier(schema, "datasets"))
+    """``SELECT`` of every `datasets` column, days and ids as text (as frames hold them)."""
+    columns = [
+        sql.SQL("{c}::text AS {c}").format(c=sql.Identifier(f.name))
+        if f.type in (DAY, UUID)
+        else sql.Identifier(f.name)
+        for f in DATASET_SCHEMA
+    ]
+    return sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(columns), sql.Identifier(schema, "datasets")
+    )
 
 
 def list_datasets(warehouse: PostgresWarehouse) -> pd.DataFrame:
@@ -158,8 +171,8 @@ def dataset_tables(
         nodes, edges = _read_day(warehouse, schema, day, lock=True)
     except psycopg.errors.UndefinedTable:  # no partitions for the day: nothing to wait for
         nodes, edges = _read_day(warehouse, schema, day, lock=False)
-    numeric = ["centrality", "risk_score", "point_size", "x", "y", "in_amount", "out_amount"]
-    nodes = nodes.astype({c: "float64" for c in numeric})
+    nodes = nodes.astype({c: "float64" for c in _float_columns(DATASET_NODE_SCHEMA, NODE_COLUMNS)})
     nodes["cluster"] = nodes["cluster"].fillna(-1).astype("int64")
     nodes["reasons"] = nodes["reasons"].fillna("").astype("str")  # datasets from before reasons
-    return nodes, edges.astype({"amount_total": "float64"})
+    edges = edges.astype({c: "float64" for c in _float_columns(DATASET_EDGE_SCHEMA, EDGE_COLUMNS)})
+    return nodes, edges

@@ -10,8 +10,9 @@ are served by the viewer itself, and the favicon is an empty inline one.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
+from typing import Any
 
 import pandas as pd
 
@@ -76,6 +77,35 @@ def sparkline_svg(values: Sequence[float], *, width: int = 240, height: int = 40
 
 def _count(value: object) -> str:
     return "" if value is None or pd.isna(value) else f"{int(value):,}"
+
+
+def list_table(
+    frame: pd.DataFrame,
+    element_id: str,
+    css_class: str,
+    head: str,
+    row: Callable[[Any], str],
+    empty: str,
+    *,
+    limit: tuple[int, str] | None = None,
+) -> str:
+    """A list on a page: each of ``frame``'s rows as ``row`` makes it (from ``itertuples``) under
+    one heading row (``head``: its ``<th>`` cells); the ``empty`` note, same id, when no rows.
+
+    ``limit`` ``(n, what)`` lists the first n rows, then says how many ``what`` were left out.
+    """
+    if frame.empty:
+        return f'<p class="empty" id="{element_id}">{empty}</p>'
+    listed, more = frame, ""
+    if limit is not None:
+        listed = frame.head(limit[0])
+        if len(frame) > len(listed):
+            more = f'<p class="more">and {len(frame) - len(listed):,} more {limit[1]}</p>'
+    rows = "".join(row(item) for item in listed.itertuples(index=False))
+    return (
+        f'<table class="{css_class}" id="{element_id}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table>{more}"
+    )
 
 
 def index_page(datasets: pd.DataFrame, *, threshold: float) -> str:

@@ -21,7 +21,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -42,7 +42,7 @@ from fraud_platform.partitions import FIRST_DAY
 from fraud_platform.tables import PARTITION_COLUMN
 from fraud_platform.viewer import data
 from fraud_platform.viewer.case_pages import QUEUE_PATH
-from fraud_platform.viewer.pages import dataset_path, document
+from fraud_platform.viewer.pages import dataset_path, document, list_table
 
 if TYPE_CHECKING:
     from fraud_platform.storage.warehouse import PostgresWarehouse
@@ -184,50 +184,42 @@ def _days_table(per_day: pd.DataFrame, decisions: pd.DataFrame, published: set[s
     )
 
 
-def _more(total: int, shown: int, what: str) -> str:
-    left_out = total - shown
-    return f'<p class="more">and {left_out:,} more {what}</p>' if left_out > 0 else ""
-
-
-def _repeat_table(repeat: pd.DataFrame) -> str:
-    if repeat.empty:
-        return (
-            '<p class="empty" id="repeat-accounts">'
-            "No account was high risk on two or more days.</p>"
-        )
-    listed = repeat.head(MAX_LISTED)
-    rows = "".join(
+def _repeat_row(row: Any) -> str:
+    return (
         f'<tr><td class="account">{escape(str(row.account))}</td>'
         f'<td class="num">{int(row.days_high_risk):,}</td><td>{escape(str(row.days))}</td>'
         f'<td class="num risk">{float(row.max_risk):.3f}</td></tr>'
-        for row in listed.itertuples(index=False)
     )
+
+
+def _repeat_table(repeat: pd.DataFrame) -> str:
+    head = (
+        '<th>account</th><th class="num">days</th><th>high risk on</th>'
+        '<th class="num">max risk</th>'
+    )
+    empty = "No account was high risk on two or more days."
+    limit = (MAX_LISTED, "accounts")
+    return list_table(repeat, "repeat-accounts", "repeat", head, _repeat_row, empty, limit=limit)
+
+
+def _cluster_row(row: Any) -> str:
     return (
-        '<table class="repeat" id="repeat-accounts"><thead><tr><th>account</th>'
-        '<th class="num">days</th><th>high risk on</th><th class="num">max risk</th></tr>'
-        f"</thead><tbody>{rows}</tbody></table>" + _more(len(repeat), len(listed), "accounts")
-    )
-
-
-def _clusters_table(clusters: pd.DataFrame) -> str:
-    if clusters.empty:
-        return (
-            '<p class="empty" id="persistent-clusters">'
-            "No cluster persisted from one day to the next.</p>"
-        )
-    listed = clusters.head(MAX_LISTED)
-    rows = "".join(
         f'<tr><td>{escape(str(row.from_day))}</td><td class="num">{int(row.from_cluster)}</td>'
         f'<td>{escape(str(row.to_day))}</td><td class="num">{int(row.to_cluster)}</td>'
         f'<td class="num">{float(row.overlap):.0%}</td>'
         f'<td class="num">{int(row.shared):,}</td></tr>'
-        for row in listed.itertuples(index=False)
     )
-    return (
-        '<table class="persisting" id="persistent-clusters"><thead><tr><th>from day</th>'
-        '<th class="num">cluster</th><th>to day</th><th class="num">cluster</th>'
-        '<th class="num">overlap</th><th class="num">shared high-risk accounts</th></tr>'
-        f"</thead><tbody>{rows}</tbody></table>" + _more(len(clusters), len(listed), "pairs")
+
+
+def _clusters_table(clusters: pd.DataFrame) -> str:
+    head = (
+        '<th>from day</th><th class="num">cluster</th><th>to day</th><th class="num">cluster</th>'
+        '<th class="num">overlap</th><th class="num">shared high-risk accounts</th>'
+    )
+    empty = "No cluster persisted from one day to the next."
+    limit = (MAX_LISTED, "pairs")
+    return list_table(
+        clusters, "persistent-clusters", "persisting", head, _cluster_row, empty, limit=limit
     )
 
 

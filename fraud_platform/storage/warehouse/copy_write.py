@@ -389,7 +389,8 @@ def encode_frame(table: str, frame: pd.DataFrame) -> EncodedRows:
     extra = [c for c in frame.columns if c not in spec]
     if extra:
         raise WarehouseError(
-            f"columns {extra} are not in table {table}; add them to WAREHOUSE_TABLES"
+            f"columns {extra} are not in table {table}; add them to its Arrow schema in "
+            "fraud_platform/tables.py"
         )
     columns = [c for c in spec if c in frame.columns]
     types = {c: column_type(spec[c]) for c in columns}

@@ -1,8 +1,10 @@
 """The warehouse's tables and how a database gets them: DDL as data, migrations, day partitions.
 
-`WAREHOUSE_TABLES` is the one description of every table; `ensure_warehouse_schema` makes a
-database match it (new tables, new columns, indexes, and the one-time upgrade of the earlier
-layout), and `ensure_day_partitions` adds a day's partitions before it is loaded.
+`WAREHOUSE_TABLES` is every table's DDL, derived from the Arrow schemas of `fraud_platform.tables`
+(the one statement of the columns) plus the keys and defaults Arrow cannot state;
+`ensure_warehouse_schema` makes a database match it (new tables, new columns, indexes, and the
+one-time upgrade of the earlier layout), and `ensure_day_partitions` adds a day's partitions
+before it is loaded.
 
 ``dataset_nodes`` and ``dataset_edges`` are LIST-partitioned by day (``{table}_YYYYMMDD``),
 without foreign keys or indexes (queries read them by day, or whole). Replacing a day is
@@ -25,140 +27,96 @@ from datetime import date
 from typing import NamedTuple
 
 import psycopg
+import pyarrow as pa
 from psycopg import sql
 
 from fraud_platform.storage.warehouse.connection import WarehouseError
-from fraud_platform.tables import HISTORY_COLUMNS, PARTITION_COLUMN
+from fraud_platform.tables import (
+    DAY,
+    HISTORY_COLUMNS,
+    PARTITION_COLUMN,
+    UTC_TIME,
+    UUID,
+    WAREHOUSE_SCHEMAS,
+)
 
-#: The warehouse DDL, as data: table -> column -> SQL definition (type first). Adding a column is
-#: one line here: `ensure_warehouse_schema` adds it to existing databases too. ``{schema}`` is
-#: replaced by the quoted schema name. The first word(s) of a definition are the column's type,
-#: which the binary COPY encodes (`column_type`).
-WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
+#: Arrow type -> PostgreSQL type of a warehouse column. The binary COPY encodes by the latter
+#: (`column_type`); a type not listed here cannot be stored.
+PG_TYPES: dict[pa.DataType, str] = {
+    DAY: "date",
+    UUID: "uuid",
+    UTC_TIME: "timestamptz",
+    pa.string(): "text",
+    pa.float64(): "double precision",
+    pa.int64(): "bigint",
+    pa.int32(): "integer",
+}
+
+#: Columns stored in another type than their Arrow type maps to, as the tables were first made
+#: (the binary COPY converts the frame's values): table -> column -> PostgreSQL type.
+STORED_TYPES: dict[str, dict[str, str]] = {
+    "rejected_transactions": {"line": "integer"},
+    "dataset_nodes": {"cluster": "integer"},
+    # The case page shows these measures; the warehouse has always stored them as floats.
+    "high_risk_history": {column: "double precision" for column in HISTORY_COLUMNS[2:]},
+}
+
+#: What the DDL says of a column beyond its type and NULL-ability, which Arrow cannot state:
+#: keys, uniqueness and defaults. Table -> column -> SQL after the type.
+COLUMN_CONSTRAINTS: dict[str, dict[str, str]] = {
     "datasets": {
-        "dataset_id": "uuid PRIMARY KEY",
-        PARTITION_COLUMN: "date NOT NULL UNIQUE",
-        "name": "text",
-        "description": "text",
-        "url": "text",
-        "node_count": "bigint",
-        "edge_count": "bigint",
-        "high_risk_count": "bigint",
-        "created_at": "timestamptz NOT NULL DEFAULT now()",
+        "dataset_id": "PRIMARY KEY",
+        PARTITION_COLUMN: "UNIQUE",
+        "created_at": "DEFAULT now()",
     },
-    "dataset_nodes": {
-        "dataset_id": "uuid NOT NULL",
-        PARTITION_COLUMN: "date NOT NULL",
-        "account": "text NOT NULL",
-        "centrality": "double precision",
-        "cluster": "integer",
-        "risk_score": "double precision",
-        "point_color": "text",
-        "point_size": "double precision",
-        "x": "double precision",
-        "y": "double precision",
-        "in_amount": "double precision",
-        "out_amount": "double precision",
-        "reasons": "text",
-        "pattern": "text",
-    },
-    "dataset_edges": {
-        "dataset_id": "uuid NOT NULL",
-        PARTITION_COLUMN: "date NOT NULL",
-        "sender": "text NOT NULL",
-        "receiver": "text NOT NULL",
-        "amount_total": "double precision",
-        "tx_count": "bigint",
-    },
-    # Each transfer of a day's high-risk accounts, seen from the account's side (direction in or
-    # out): the timeline of an analyst's case page, looked up by (day, account).
-    "high_risk_transfers": {
-        PARTITION_COLUMN: "date NOT NULL",
-        "account": "text NOT NULL",
-        "direction": "text NOT NULL",
-        "counterparty": "text",
-        "amount": "double precision",
-        "timestamp": "timestamptz",
-        "transaction_id": "text",
-    },
-    # The trailing 28 days of each of a day's high-risk accounts (`account_history`): the
-    # behaviour an analyst compares the day with, on the account's case page.
-    "high_risk_history": {
-        PARTITION_COLUMN: "date NOT NULL",
-        "account": "text NOT NULL",
-        **{column: "double precision" for column in HISTORY_COLUMNS[2:]},
-    },
-    "rejected_transactions": {
-        PARTITION_COLUMN: "date NOT NULL",
-        "source_file": "text",
-        "line": "integer",
-        "field": "text",
-        "reason": "text",
-        "raw": "text",
-    },
-    # One row per (day, high-risk account), recorded by the alert sensor. No foreign key: a
-    # re-run day replaces its dataset rows, and its alerts (delivered or not) must survive that.
-    # UNIQUE (partition_date, account) is a two-column index the alert code ensures.
-    "alerts": {
-        "alert_id": "uuid PRIMARY KEY",
-        PARTITION_COLUMN: "date NOT NULL",
-        "dataset_id": "uuid NOT NULL",
-        "account": "text NOT NULL",
-        "risk_score": "double precision NOT NULL",
-        "cluster": "bigint",
-        "url": "text",
-        "created_at": "timestamptz NOT NULL DEFAULT now()",
-        "delivered_at": "timestamptz",
-        "reasons": "text",
-        # The kind of evidence behind the score (its top reason's family, e.g. "relay").
-        "pattern": "text",
-        # The analyst's dismissal that silences this repeat alert (it is recorded, not sent).
-        "suppressed_by": "uuid",
-    },
-    # Who may decide on alerts: a token is shown once and stored only as its SHA-256.
-    "analysts": {
-        "name": "text PRIMARY KEY",
-        "token_hash": "text NOT NULL UNIQUE",
-        "created_at": "timestamptz NOT NULL DEFAULT now()",
-        "revoked_at": "timestamptz",
-    },
-    # Analysts' decisions on alerts, never updated: a new decision supersedes the one before.
-    # ``risk_score`` is the alert's score when decided (a dismissal holds until the score rises).
-    "alert_decisions": {
-        "decision_id": "uuid PRIMARY KEY",
-        "alert_id": "uuid NOT NULL",
-        PARTITION_COLUMN: "date NOT NULL",
-        "account": "text NOT NULL",
-        "decision": "text NOT NULL",
-        "category": "text",
-        "note": "text",
-        "analyst": "text NOT NULL",
-        "risk_score": "double precision",
-        "decided_at": "timestamptz NOT NULL DEFAULT clock_timestamp()",
-    },
-    # Analysts' decisions as labels for the risk model: the decided account's model input on the
-    # alert's day (``features``: a JSON object feature -> value, so a model with other features
-    # still reads it), ``label`` 1 for confirmed fraud, 0 for a dismissal. One day per partition.
-    "analyst_labels": {
-        PARTITION_COLUMN: "date NOT NULL",
-        "account": "text NOT NULL",
-        "alert_id": "uuid",
-        "decision": "text NOT NULL",
-        "category": "text",
-        "label": "bigint NOT NULL",
-        "analyst": "text",
-        "decided_at": "timestamptz",
-        "features": "text NOT NULL",
-    },
-    # Analysts' logins to the viewer's pages: the session id lives only in the browser's cookie,
-    # this table keeps its SHA-256, whose it is, the CSRF token of its forms and when it ends.
-    "analyst_sessions": {
-        "session_hash": "text PRIMARY KEY",
-        "analyst": "text NOT NULL",
-        "csrf_token": "text NOT NULL",
-        "created_at": "timestamptz NOT NULL DEFAULT now()",
-        "expires_at": "timestamptz NOT NULL",
-    },
+    # No foreign key to datasets: a re-run day replaces its dataset rows, and its alerts
+    # (delivered or not) must survive that. UNIQUE (partition_date, account) is a two-column index
+    # the alert code ensures.
+    "alerts": {"alert_id": "PRIMARY KEY", "created_at": "DEFAULT now()"},
+    "analysts": {"name": "PRIMARY KEY", "token_hash": "UNIQUE", "created_at": "DEFAULT now()"},
+    # Never updated: a new decision supersedes the one before.
+    "alert_decisions": {"decision_id": "PRIMARY KEY", "decided_at": "DEFAULT clock_timestamp()"},
+    "analyst_sessions": {"session_hash": "PRIMARY KEY", "created_at": "DEFAULT now()"},
+}
+
+
+def column_definitions(
+    schema: pa.Schema,
+    constraints: Mapping[str, str] | None = None,
+    stored_types: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Column -> SQL definition (type first) of a table whose columns are ``schema``'s.
+
+    The type is `PG_TYPES`' for the field's (``stored_types`` overrides it). A non-nullable field
+    is ``NOT NULL`` (a primary key says it by itself); ``constraints`` adds what follows, e.g.
+    ``{"created_at": "DEFAULT now()"}``.
+    """
+    constraints, stored_types = constraints or {}, stored_types or {}
+    definitions = {}
+    for field in schema:
+        try:
+            words = [stored_types.get(field.name) or PG_TYPES[field.type]]
+        except KeyError:
+            raise WarehouseError(
+                f"column {field.name!r} has Arrow type {field.type}, which has no PostgreSQL "
+                f"type (known: {', '.join(map(str, PG_TYPES))})"
+            ) from None
+        extra = constraints.get(field.name, "")
+        if not field.nullable and "PRIMARY KEY" not in extra:
+            words.append("NOT NULL")
+        if extra:
+            words.append(extra)
+        definitions[field.name] = " ".join(words)
+    return definitions
+
+
+#: The warehouse DDL, as data: table -> column -> SQL definition (type first), derived from
+#: `fraud_platform.tables.WAREHOUSE_SCHEMAS`, `STORED_TYPES` and `COLUMN_CONSTRAINTS`. Adding a
+#: column is one line in tables.py: `ensure_warehouse_schema` adds it to existing databases too.
+#: ``{schema}`` in a definition is replaced by the quoted schema name.
+WAREHOUSE_TABLES: dict[str, dict[str, str]] = {
+    table: column_definitions(columns, COLUMN_CONSTRAINTS.get(table), STORED_TYPES.get(table))
+    for table, columns in WAREHOUSE_SCHEMAS.items()
 }
 
 #: Tables stored as one LIST partition per ``partition_date`` (``{table}_YYYYMMDD``), without
@@ -425,11 +383,12 @@ def ensure_day_partitions(
 
 
 def table_spec(table: str) -> Mapping[str, str]:
-    """The columns of ``table`` in `WAREHOUSE_TABLES`, or an error saying how to add it."""
+    """The columns of ``table`` in `WAREHOUSE_TABLES`, or an error saying where to add it."""
     try:
         return WAREHOUSE_TABLES[table]
     except KeyError:
         raise WarehouseError(
             f"{table!r} is not a warehouse table (known: {sorted(WAREHOUSE_TABLES)}); give the "
-            "asset metadata={'table': ...} or add the table to WAREHOUSE_TABLES"
+            "asset metadata={'table': ...} or add the table to WAREHOUSE_SCHEMAS in "
+            "fraud_platform/tables.py"
         ) from None
