@@ -29,9 +29,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fraud_platform.defs.empty_frames import empty_frame
 from fraud_platform.storage.object_store import TransactionBatches
-from fraud_platform.tables import EDGE_COLUMNS, NODE_COLUMNS, PARTITION_COLUMN, TransactionGraph
+from fraud_platform.tables import (
+    EDGE_COLUMNS,
+    EDGE_SCHEMA,
+    NODE_COLUMNS,
+    NODE_SCHEMA,
+    PARTITION_COLUMN,
+    TransactionGraph,
+    empty_frame,
+)
 
 #: The transfer columns the graph is built from.
 GRAPH_INPUT_COLUMNS = ("sender", "receiver", "amount", "timestamp")
@@ -55,7 +62,7 @@ def build_transaction_graph(
     parts = [_day_graph(day, batches, min_amount) for day, batches in _days(transactions)]
     parts = [part for part in parts if part is not None]
     if not parts:
-        return TransactionGraph(nodes=empty_frame(NODE_COLUMNS), edges=empty_frame(EDGE_COLUMNS))
+        return TransactionGraph(nodes=empty_frame(NODE_SCHEMA), edges=empty_frame(EDGE_SCHEMA))
     if len(parts) == 1:
         return parts[0]
     return TransactionGraph(

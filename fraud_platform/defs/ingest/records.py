@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from fraud_platform.defs.empty_frames import empty_frame
 from fraud_platform.tables import (
     LANDING_OPTIONAL_COLUMNS,
     LANDING_REQUIRED_COLUMNS,
     PARTITION_COLUMN,
     RAW_TRANSACTION_COLUMNS,
-    REJECTED_COLUMNS,
+    RAW_TRANSACTION_SCHEMA,
+    REJECTED_SCHEMA,
+    empty_frame,
 )
 
 LANDING_COLUMNS = (*LANDING_REQUIRED_COLUMNS, *LANDING_OPTIONAL_COLUMNS)
@@ -98,12 +99,12 @@ def empty_rejected() -> pd.DataFrame:
 
 
 #: Built once: a pandas frame costs milliseconds to build and is asked for several times a file.
-_EMPTY_REJECTED = empty_frame(REJECTED_COLUMNS)
+_EMPTY_REJECTED = empty_frame(REJECTED_SCHEMA)
 
 
 def empty_transactions() -> pd.DataFrame:
     """A ``raw_transactions`` frame with no rows, typed like `transactions_frame`'s."""
-    return empty_frame(RAW_TRANSACTION_COLUMNS)
+    return empty_frame(RAW_TRANSACTION_SCHEMA)
 
 
 #: Arrow types of the ``raw_transactions`` columns; only ``currency`` may be missing.
