@@ -169,7 +169,6 @@ class EngineGraph(ABC):
     #: Every account seen as a sender or a receiver, in the engine's vertex order.
     accounts: pd.Index
 
-    @abstractmethod
     def pagerank(
         self,
         *,
@@ -185,6 +184,15 @@ class EngineGraph(ABC):
         ignored). Convergence is an L1 change below ``tol`` itself, not ``N * tol``; failing to
         converge within ``max_iter`` raises `PageRankNotConvergedError`.
         """
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"alpha must be in [0, 1), not {alpha}")
+        return self._pagerank(alpha, tol, max_iter, personalization)
+
+    @abstractmethod
+    def _pagerank(
+        self, alpha: float, tol: float, max_iter: int, personalization: pd.Series | None
+    ) -> PageRankResult:
+        """The engine's PageRank, as `pagerank` describes it (``alpha`` already checked)."""
 
     @abstractmethod
     def louvain(self, *, resolution: float = 1.0, seed: int = 42) -> CommunityResult:

@@ -230,13 +230,8 @@ class CpuGraph(EngineGraph):
         )
         return CommunityResult(clusters=self._frame("cluster", clusters), modularity=q)
 
-    def pagerank(
-        self,
-        *,
-        alpha: float = 0.85,
-        tol: float = 1e-10,
-        max_iter: int = 200,
-        personalization: pd.Series | None = None,
+    def _pagerank(
+        self, alpha: float, tol: float, max_iter: int, personalization: pd.Series | None
     ) -> PageRankResult:
         # scipy CSR power iteration: 0.04 s to build + 0.14–0.17 s for 48 steps to an L1 change
         # below 1e-10. igraph (PRPACK, fixed tolerance) takes 1.0–1.6 s with its graph build and

@@ -304,16 +304,9 @@ class GpuGraph(EngineGraph):
         frame = self._cudf.DataFrame({"vertex": vertex[weighted], "values": values[weighted]})
         return teleport, frame
 
-    def pagerank(
-        self,
-        *,
-        alpha: float = 0.85,
-        tol: float = 1e-10,
-        max_iter: int = 200,
-        personalization: pd.Series | None = None,
+    def _pagerank(
+        self, alpha: float, tol: float, max_iter: int, personalization: pd.Series | None
     ) -> PageRankResult:
-        if not 0.0 <= alpha < 1.0:
-            raise ValueError(f"alpha must be in [0, 1), not {alpha}")
         if self._n == 0:
             return PageRankResult(
                 scores=self._frame("pagerank", np.zeros(0)), iterations=0, converged=True, delta=0.0
