@@ -13,6 +13,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from fraud_platform.defs.fields import share_field
 from fraud_platform.settings import (
     DEFAULT_ALERT_BUDGET_SHARE,
     DEFAULT_HIGH_RISK_THRESHOLD,
@@ -29,20 +30,14 @@ class DatasetPublishing(ConfigurableResource):
         default=DEFAULT_VIEWER_BASE_URL,
         description="Base of dataset URLs: {viewer_base_url}/datasets/{dataset_id}.",
     )
-    high_risk_threshold: float = Field(
-        default=DEFAULT_HIGH_RISK_THRESHOLD,
-        ge=0.0,
-        le=1.0,
-        description="Accounts with risk_score at or above this are high risk.",
+    high_risk_threshold: float = share_field(
+        DEFAULT_HIGH_RISK_THRESHOLD, "Accounts with risk_score at or above this are high risk."
     )
-    alert_budget_share: float = Field(
-        default=DEFAULT_ALERT_BUDGET_SHARE,
-        gt=0.0,
-        le=1.0,
-        description=(
-            "Most a day may alert on, as a share of its active accounts: above it the "
-            "alert_budget check fails and only the highest-risk accounts are alerted."
-        ),
+    alert_budget_share: float = share_field(
+        DEFAULT_ALERT_BUDGET_SHARE,
+        "Most a day may alert on, as a share of its active accounts: above it the "
+        "alert_budget check fails and only the highest-risk accounts are alerted.",
+        positive=True,
     )
 
 

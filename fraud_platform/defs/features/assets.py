@@ -24,12 +24,10 @@ from fraud_platform.defs.features.checks import (
 from fraud_platform.defs.features.history import HISTORY_DAYS
 from fraud_platform.defs.features.history import account_history as history_of
 from fraud_platform.defs.features.logic import (
-    BATCH_ROWS,
-    TRANSFER_COLUMNS,
     code_transfers,
     day_features,
 )
-from fraud_platform.defs.graph.logic import days_of
+from fraud_platform.defs.graph.logic import BATCH_ROWS, GRAPH_INPUT_COLUMNS, days_of
 from fraud_platform.partitions import (
     daily_backfill_policy,
     daily_freshness_policy,
@@ -70,7 +68,8 @@ def account_features(
     parts, transfers = [], 0
     for day, nodes, edges in days_of(transaction_graph):
         day_transfers = code_transfers(
-            stored[day].batches(TRANSFER_COLUMNS, BATCH_ROWS),
+            # The transfers the graph was built from, read as the graph reads them.
+            stored[day].batches(GRAPH_INPUT_COLUMNS, BATCH_ROWS),
             nodes["account"],
         )
         transfers += len(day_transfers)

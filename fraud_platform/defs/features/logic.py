@@ -23,17 +23,13 @@ import pyarrow.compute as pc
 
 from fraud_platform.defs.features.temporal import TEMPORAL_FEATURE_COLUMNS, temporal_features
 from fraud_platform.defs.features.transfers import DayTransfers
+from fraud_platform.defs.graph.logic import GRAPH_INPUT_COLUMNS
 from fraud_platform.tables import (
     ACTIVITY_COLUMNS,
     PAIR_COLUMNS,
     PARTITION_COLUMN,
     AccountFeatures,
 )
-
-#: Transfer columns the features are computed from.
-TRANSFER_COLUMNS = ("sender", "receiver", "amount", "timestamp")
-#: Rows read from the stored transfers at a time.
-BATCH_ROWS = 1 << 22
 
 #: Shape of the account's day in the collapsed graph (see `shape_features`).
 SHAPE_FEATURE_COLUMNS = (
@@ -135,7 +131,8 @@ def _chunks(column: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
 
 def transfers_of_frame(transactions: pd.DataFrame, accounts: pd.Series) -> DayTransfers:
     """`code_transfers` for a frame of one day's valid transfers (tests, evaluation)."""
-    table = pa.Table.from_pandas(transactions.loc[:, list(TRANSFER_COLUMNS)], preserve_index=False)
+    columns = list(GRAPH_INPUT_COLUMNS)
+    table = pa.Table.from_pandas(transactions.loc[:, columns], preserve_index=False)
     return code_transfers([table], accounts)
 
 

@@ -6,6 +6,7 @@ import pyarrow as pa
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from fraud_platform.defs.fields import share_field
 from fraud_platform.defs.ingest.logic import IngestResult, IngestSummary, ingest_day, stream_day
 from fraud_platform.settings import DEFAULT_MAX_FILE_BYTES
 
@@ -17,14 +18,9 @@ class LandingZone(ConfigurableResource):
     """
 
     url: str = Field(description="Root of the landing zone, without the date= folder.")
-    rejected_warn_share: float = Field(
-        default=0.01, ge=0.0, le=1.0, description="Rejected share above which the check warns."
-    )
-    rejected_error_share: float = Field(
-        default=0.20,
-        ge=0.0,
-        le=1.0,
-        description="Rejected share above which the check fails and blocks the day's graph.",
+    rejected_warn_share: float = share_field(0.01, "Rejected share above which the check warns.")
+    rejected_error_share: float = share_field(
+        0.20, "Rejected share above which the check fails and blocks the day's graph."
     )
     max_file_bytes: int = Field(
         default=DEFAULT_MAX_FILE_BYTES,

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from fraud_platform.defs.analytics.resources import GraphEngineResource
 from fraud_platform.defs.check_results import log_failed_check
+from fraud_platform.defs.fields import share_field
 from fraud_platform.defs.model.checks import risk_model_check, risk_model_check_spec
 from fraud_platform.defs.model.logic import average_precision
 from fraud_platform.defs.model.resources import RiskModelStore
@@ -40,11 +41,10 @@ class RiskModelConfig(Config):
     seeds: list[int] = Field(default=list(_DEFAULT.seeds), description="Seeds of each world.")
     days: int = Field(default=_DEFAULT.days, ge=1, description="Consecutive days per world.")
     transactions_per_day: int = Field(default=_DEFAULT.transactions_per_day, ge=1_000)
-    background_share: float = Field(
-        default=_DEFAULT.background_share,
-        gt=0.0,
-        le=1.0,
-        description="Share of ordinary accounts kept for training (weighted back up).",
+    background_share: float = share_field(
+        _DEFAULT.background_share,
+        "Share of ordinary accounts kept for training (weighted back up).",
+        positive=True,
     )
 
     analyst_label_weight: float = Field(
