@@ -8,6 +8,7 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
+    AssetRecordsFilter,
     MetadataValue,
     Output,
     asset,
@@ -19,7 +20,11 @@ from fraud_platform.defs.datasets.checks import (
     graph_counts,
     stored_counts,
 )
-from fraud_platform.defs.datasets.logic import build_fraud_dataset, high_risk_rows
+from fraud_platform.defs.datasets.logic import (
+    build_fraud_dataset,
+    day_summary_lines,
+    high_risk_rows,
+)
 from fraud_platform.defs.datasets.logic import high_risk_transfers as transfers_of
 from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.partitions import (
@@ -100,6 +105,29 @@ def fraud_dataset(
     with warehouse.connect() as connection:
         stored = stored_counts(connection, warehouse.schema_name, days)
     yield fraud_dataset_check(summary, graph_counts(transaction_graph), stored)
+    for line in day_summary_lines(summary, _ingested(context)):
+        context.log.info(line)
+
+
+def _ingested(context: AssetExecutionContext) -> dict[str, tuple[int, int]]:
+    """The day's (valid, rejected) row counts from raw_transactions' latest materialization.
+
+    Only for a one-day run: a range's materializations all carry the range's totals.
+    """
+    if len(context.partition_keys) != 1:
+        return {}
+    day = context.partition_key
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("raw_transactions"), asset_partitions=[day]),
+        limit=1,
+    ).records
+    materialization = records[0].asset_materialization if records else None
+    if materialization is None:
+        return {}
+    metadata = materialization.metadata
+    if "rows_valid" not in metadata or "rows_rejected" not in metadata:
+        return {}
+    return {day: (int(metadata["rows_valid"].value), int(metadata["rows_rejected"].value))}
 
 
 @asset(
