@@ -33,6 +33,8 @@ def high_risk_stored(database_url: str, schema: str) -> int:
         DAY,
     )[0]
     return int(count)
+
+
 #: The console at INFO, as the README shows it.
 INFO_CONSOLE = json.dumps({"loggers": {"console": {"config": {"log_level": "INFO"}}}})
 
