@@ -1,5 +1,6 @@
 """The day's one-line summary at the end of a run: in the run's logs at INFO, with the day's URL
-and counts, and on the console of `dagster asset materialize` without the DEBUG lines."""
+and counts, and on the console of `dagster asset materialize` without the DEBUG lines; and the
+dataset's preview metadata, which must read right without the viewer running."""
 
 from __future__ import annotations
 
@@ -77,6 +78,12 @@ def test_a_run_logs_the_day_summary_at_info(
     assert [(e.user_message, e.level, e.step_key) for e in summaries] == [
         (f"{EXPECTED_START}{high_risk} high-risk", logging.INFO, "fraud_dataset")
     ]
+    # The same run's metadata: no image that breaks when the viewer is down; the command and
+    # the picture's URL instead.
+    preview = result.asset_materializations_for_node("fraud_dataset")[0].metadata["preview"].value
+    assert "![" not in preview
+    assert "fraud-platform serve" in preview
+    assert f"]({URL}/preview.png)" in preview
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ from fraud_platform.partitions import (
     daily_partitions,
     storage_retry_policy,
 )
-from fraud_platform.reporting import top_accounts_markdown
+from fraud_platform.reporting import preview_markdown, top_accounts_markdown
 from fraud_platform.storage.object_store import TransactionBatches
 from fraud_platform.storage.warehouse import PostgresWarehouse
 from fraud_platform.tables import PARTITION_COLUMN, FraudDataset, TransactionGraph
@@ -91,8 +91,8 @@ def fraud_dataset(
             "url": MetadataValue.url(str(row["url"])),
             "description": str(row["description"]),
             "top_accounts": MetadataValue.md(top_accounts_markdown(dataset.nodes)),
-            # Served by `fraud-platform serve`; Dagster shows it wherever that is reachable.
-            "preview": MetadataValue.md(f"![graph preview]({row['url']}/preview.png)"),
+            # A link, not an image: the viewer draws it, and is not always running.
+            "preview": MetadataValue.md(preview_markdown(str(row["url"]))),
         }
     else:
         metadata["datasets"] = MetadataValue.md(
