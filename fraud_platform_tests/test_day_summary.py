@@ -84,6 +84,13 @@ def test_a_run_logs_the_day_summary_at_info(
     assert "![" not in preview
     assert "fraud-platform serve" in preview
     assert f"]({URL}/preview.png)" in preview
+    (check,) = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "fraud_dataset_matches_graph"
+    ]
+    assert check.metadata["day"].value == DAY
+    assert check.description == f"{DAY}: stored rows match"
 
 
 @pytest.mark.slow
