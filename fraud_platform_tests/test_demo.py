@@ -1,5 +1,6 @@
 """The demo's runs as the Dagster UI finds them (daily_fraud_job's runs of each day, listed on the
-job's page) and its closing lines (the embedded PostgreSQL keeps running until `db stop`)."""
+job's page, asked of a real dagster-webserver) and its closing lines (the embedded PostgreSQL
+keeps running until `db stop`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,17 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster import DagsterRunStatus, RunsFilter
-from dagster_cli import PROJECT_ROOT, pg_url
+from dagster_cli import PROJECT_ROOT, clean_env, dagster_command, pg_url
+from services import (
+    LOCATION,
+    REPOSITORY,
+    WORKSPACE,
+    free_port,
+    graphql,
+    start,
+    stop,
+    wait_until_serving,
+)
 
 from fraud_platform.demo import local_instance, run_demo
 from fraud_platform.sample_data.generator import SampleConfig
@@ -19,6 +30,15 @@ from fraud_platform.settings import Settings
 from fraud_platform.storage.embedded_postgres import stop_embedded
 
 DAYS = ["2024-10-01", "2024-10-02"]
+#: What the UI's page of a job asks for: the job's runs in its code location.
+JOB_PAGE_RUNS = """
+query JobRuns($selector: PipelineSelector!) {
+  pipelineOrError(params: $selector) {
+    __typename
+    ... on Pipeline { runs { runId status tags { key value } } }
+  }
+}
+"""
 SMALL = SampleConfig(transactions_per_day=2_000, seed=7, world="retail_bank")
 
 
@@ -34,7 +54,7 @@ def job_page_filter() -> RunsFilter:
 
 @pytest.mark.slow
 def test_demo_runs_are_daily_fraud_job_runs_on_its_page(
-    settings: Settings, dagster_database: str, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, dagster_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DAGSTER_PG_URL", pg_url(dagster_database))
     lines: list[str] = []
@@ -45,6 +65,32 @@ def test_demo_runs_are_daily_fraud_job_runs_on_its_page(
     assert sorted(run.tags["dagster/partition"] for run in runs) == DAYS
     assert {run.status for run in runs} == {DagsterRunStatus.SUCCESS}
     assert not instance.get_runs(filters=RunsFilter(job_name="__ephemeral_asset_job__"))
+
+    # The job's page in the UI, as a dagster-webserver on the repository's workspace serves it.
+    port = free_port()
+    log = tmp_path / "webserver.log"
+    env = clean_env() | {
+        "DAGSTER_HOME": str(settings.dagster_home),
+        "DAGSTER_PG_URL": pg_url(dagster_database),
+        "FRAUD_STORAGE_URL": settings.storage_url,
+        "FRAUD_DATABASE_URL": str(settings.database_url),
+    }
+    command = [dagster_command("dagster-webserver"), "-h", "127.0.0.1", "-p", str(port)]
+    webserver = start([*command, "-w", str(WORKSPACE)], env, log)
+    try:
+        wait_until_serving(port, log)
+        selector = {
+            "pipelineName": "daily_fraud_job",
+            "repositoryName": REPOSITORY,
+            "repositoryLocationName": LOCATION,
+        }
+        page = graphql(f"http://127.0.0.1:{port}/graphql", JOB_PAGE_RUNS, {"selector": selector})
+    finally:
+        stop([webserver])
+    listed = page["pipelineOrError"]["runs"]
+    assert sorted(run["runId"] for run in listed) == sorted(run.run_id for run in runs)
+    partitions = [t["value"] for r in listed for t in r["tags"] if t["key"] == "dagster/partition"]
+    assert sorted(partitions) == DAYS
     # FRAUD_DATABASE_URL is set: nothing embedded to stop.
     assert not any("db stop" in line for line in lines)
 
