@@ -111,5 +111,5 @@ def test_demo_on_the_embedded_database_says_how_to_stop_it(
     finally:
         stop_embedded(embedded.embedded_postgres_dir)
         shutil.rmtree(embedded.embedded_postgres_dir, ignore_errors=True)
-    assert "still running" in lines[-1]
-    assert lines[-1].endswith("fraud-platform db stop")
+    assert "still running" in lines[-1], lines[-8:]
+    assert lines[-1].endswith("fraud-platform db stop"), lines[-8:]
