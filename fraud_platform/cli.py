@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -21,9 +22,7 @@ def _sample_config(args: argparse.Namespace) -> SampleConfig:
     # Imported here so that `fraud-platform --help` stays fast.
     from fraud_platform.sample_data.generator import SampleConfig
 
-    return SampleConfig(
-        transactions_per_day=args.transactions, seed=args.seed, world=args.world
-    )
+    return SampleConfig(transactions_per_day=args.transactions, seed=args.seed, world=args.world)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -302,9 +301,47 @@ def cmd_rejected(args: argparse.Namespace) -> int:
     return 0
 
 
+#: reStructuredText markup in docstrings and help strings: a role (``:func:``) and backticks.
+_RST_MARKUP = re.compile(r":[a-z]+:(?=`)|`")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reStructuredText roles and backticks: ``--help`` is read in a terminal."""
+    return _RST_MARKUP.sub("", text)
+
+
+class PlainHelpFormatter(argparse.HelpFormatter):
+    """Help as plain text, each option with its default unless its help already says it."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(plain_text(text))
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = plain_text(action.help or "")
+        default = action.default
+        if (
+            default is not None
+            and default is not argparse.SUPPRESS
+            and not isinstance(default, bool)
+            and "default" not in text
+            and action.option_strings
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+class PlainParser(argparse.ArgumentParser):
+    """An argument parser (and subcommand parser) that formats its help with PlainHelpFormatter."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", PlainHelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fraud-platform", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = PlainParser(prog="fraud-platform", description=__doc__)
+    # Every subcommand's parser is a PlainParser too (plain help, defaults shown).
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=PlainParser)
 
     def sample_options(p: argparse.ArgumentParser, days: int) -> None:
         p.add_argument("--start", type=_day, default=_day(FIRST_DAY), help="first day (UTC)")
@@ -312,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--transactions", type=int, default=20_000, help="transfers per day")
         p.add_argument("--seed", type=int, default=7, help="generator seed")
         p.add_argument(
-            "--world", default="retail_bank", help="sample world (see `fraud-platform worlds`)"
+            "--world", default="retail_bank", help="sample world (list them: fraud-platform worlds)"
         )
 
     gen = sub.add_parser("generate", help="write sample transaction files to the landing zone")
@@ -356,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--engine",
         default=None,
-        help="graph engine: auto, cpu, gpu or multigpu (FRAUD_GRAPH_ENGINE)",
+        help="graph engine: auto, cpu, gpu or multigpu (default: FRAUD_GRAPH_ENGINE or auto)",
     )
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -375,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--engine",
         default=None,
-        help="graph engine: auto, cpu, gpu or multigpu (FRAUD_GRAPH_ENGINE)",
+        help="graph engine: auto, cpu, gpu or multigpu (default: FRAUD_GRAPH_ENGINE or auto)",
     )
     train.set_defaults(func=cmd_train)
 
@@ -392,7 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
     analysts.set_defaults(func=cmd_analysts)
 
     db = sub.add_parser("db", help="the embedded PostgreSQL used when FRAUD_DATABASE_URL is unset")
-    db.add_argument("action", choices=["url", "stop"])
+    db.add_argument(
+        "action",
+        choices=["url", "stop"],
+        help="url: start it if needed and print its URL; stop: stop it",
+    )
     db.set_defaults(func=cmd_db)
 
     rejected = sub.add_parser(
@@ -400,7 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rejected.add_argument("--day", type=_day, required=True, help="the day (YYYY-MM-DD)")
     rejected.add_argument("--csv", action="store_true", help="CSV on stdout (summary on stderr)")
-    rejected.add_argument("--limit", type=int, default=None, help="list at most N rows")
+    rejected.add_argument(
+        "--limit", type=int, default=None, help="list at most N rows (default: all)"
+    )
     rejected.set_defaults(func=cmd_rejected)
     return parser
 

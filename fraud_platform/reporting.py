@@ -1,6 +1,7 @@
-"""Text summaries of a day's scores for the Dagster UI: a Markdown table of the riskiest accounts.
+"""Text summaries of a day's scores for the Dagster UI: a Markdown table of the riskiest accounts
+and where to see the day's picture.
 
-`account_scores` and `fraud_dataset` put it in their metadata. It lives outside ``defs/`` and
+`account_scores` and `fraud_dataset` put them in their metadata. It lives outside ``defs/`` and
 ``viewer/`` because data walks one way: the Dagster definitions feed the viewer and never import
 it (``fraud_platform_tests/test_layering.py``); ``fraud_platform.viewer`` re-exports these names.
 Pure functions of a DataFrame: no Dagster, no database, no web server.
@@ -55,3 +56,14 @@ def top_accounts_markdown(nodes: pd.DataFrame, n: int = 20) -> str:
     if top.empty:
         lines.append("| " + " | ".join(["—"] + [""] * (len(header) - 1)) + " |")
     return "\n".join(lines)
+
+
+def preview_markdown(url: str) -> str:
+    """Markdown telling where the day's picture is: the viewer draws it (``<url>/preview.png``),
+    so the UI links to it and names the command that serves it instead of showing an image
+    that is broken whenever the viewer is not running."""
+    return (
+        f"The day's picture is drawn by the viewer: run `fraud-platform serve`, then open "
+        f"[{markdown_text(url + '/preview.png')}]({url}/preview.png) "
+        f"(the interactive view: [{markdown_text(url)}]({url}))."
+    )

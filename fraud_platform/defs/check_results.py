@@ -73,15 +73,19 @@ def problems_result(
     ``on_days`` None: the check is not about a day.
     """
     joined = "; ".join(problems)
+    # Dagster 1.13 ties a check's result to a partition only for a partitioned check, a preview
+    # feature: the day is named in the metadata and the description instead.
+    day = {"day": days_text(on_days)} if on_days is not None else {}
+    passed = f"{days_text(on_days)}: passed" if on_days is not None else None
     return AssetCheckResult(
         check_name=check_name,
         asset_key=AssetKey(asset),
         passed=not problems,
         severity=AssetCheckSeverity.ERROR,
-        metadata={**counts, "problems": joined or "none"},
+        metadata={**day, **counts, "problems": joined or "none"},
         description=(
             failure_line(joined, days=on_days, limit=limit, next_step=next_step)
             if problems
-            else None
+            else passed
         ),
     )

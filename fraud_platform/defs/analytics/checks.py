@@ -11,7 +11,12 @@ import numpy as np
 import pandas as pd
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
 
-from fraud_platform.defs.check_results import failure_line, problems_result, rerun_command
+from fraud_platform.defs.check_results import (
+    days_text,
+    failure_line,
+    problems_result,
+    rerun_command,
+)
 from fraud_platform.settings import alert_budget
 from fraud_platform.tables import PARTITION_COLUMN
 
@@ -94,6 +99,7 @@ def alert_budget_check(
     allowed = alert_budget(accounts, budget)
     share = flagged / accounts if accounts else 0.0
     metadata: dict[str, object] = {
+        **({"day": days_text(days)} if days else {}),
         "accounts": accounts,
         "high_risk": flagged,
         "high_risk_share": round(share, 6),

@@ -8,6 +8,7 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
+    AssetRecordsFilter,
     MetadataValue,
     Output,
     asset,
@@ -20,7 +21,11 @@ from fraud_platform.defs.datasets.checks import (
     graph_counts,
     stored_counts,
 )
-from fraud_platform.defs.datasets.logic import build_fraud_dataset, high_risk_rows
+from fraud_platform.defs.datasets.logic import (
+    build_fraud_dataset,
+    day_summary_lines,
+    high_risk_rows,
+)
 from fraud_platform.defs.datasets.logic import high_risk_transfers as transfers_of
 from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.partitions import (
@@ -29,7 +34,7 @@ from fraud_platform.partitions import (
     daily_partitions,
     storage_retry_policy,
 )
-from fraud_platform.reporting import top_accounts_markdown
+from fraud_platform.reporting import preview_markdown, top_accounts_markdown
 from fraud_platform.storage.object_store import TransactionBatches
 from fraud_platform.storage.warehouse import PostgresWarehouse
 from fraud_platform.tables import PARTITION_COLUMN, FraudDataset, TransactionGraph
@@ -87,8 +92,8 @@ def fraud_dataset(
             "url": MetadataValue.url(str(row["url"])),
             "description": str(row["description"]),
             "top_accounts": MetadataValue.md(top_accounts_markdown(dataset.nodes)),
-            # Served by `fraud-platform serve`; Dagster shows it wherever that is reachable.
-            "preview": MetadataValue.md(f"![graph preview]({row['url']}/preview.png)"),
+            # A link, not an image: the viewer draws it, and is not always running.
+            "preview": MetadataValue.md(preview_markdown(str(row["url"]))),
         }
     else:
         metadata["datasets"] = MetadataValue.md(
@@ -103,6 +108,29 @@ def fraud_dataset(
     check = fraud_dataset_check(summary, graph_counts(transaction_graph), stored)
     log_failed_check(context.log, check)
     yield check
+    for line in day_summary_lines(summary, _ingested(context)):
+        context.log.info(line)
+
+
+def _ingested(context: AssetExecutionContext) -> dict[str, tuple[int, int]]:
+    """The day's (valid, rejected) row counts from raw_transactions' latest materialization.
+
+    Only for a one-day run: a range's materializations all carry the range's totals.
+    """
+    if len(context.partition_keys) != 1:
+        return {}
+    day = context.partition_key
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("raw_transactions"), asset_partitions=[day]),
+        limit=1,
+    ).records
+    materialization = records[0].asset_materialization if records else None
+    if materialization is None:
+        return {}
+    metadata = materialization.metadata
+    if "rows_valid" not in metadata or "rows_rejected" not in metadata:
+        return {}
+    return {day: (int(metadata["rows_valid"].value), int(metadata["rows_rejected"].value))}
 
 
 @asset(

@@ -8,7 +8,7 @@ its rows under the same id and a URL sent in an alert keeps pointing at that day
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 import numpy as np
@@ -279,3 +279,19 @@ def high_risk_rows(history: pd.DataFrame, scores: pd.DataFrame, threshold: float
     rows = history.loc[own.isin(keys), list(HISTORY_COLUMNS)].reset_index(drop=True)
     numbers = {column: "float64" for column in HISTORY_COLUMNS[2:]}
     return rows.astype({PARTITION_COLUMN: "str", "account": "str", **numbers})
+
+
+def day_summary_lines(summary: pd.DataFrame, ingested: Mapping[str, tuple[int, int]]) -> list[str]:
+    """One line per day of ``summary`` (`DATASET_COLUMNS`): the day, its URL, rows valid and
+    rejected, accounts and high-risk accounts; what a user reads at the end of a run instead of
+    querying the warehouse. ``ingested`` maps a day to its (valid, rejected) row counts; a day
+    without them says ``?`` (its ingest was not recorded)."""
+    lines = []
+    for row in summary.sort_values(PARTITION_COLUMN).itertuples(index=False):
+        day = str(getattr(row, PARTITION_COLUMN))
+        valid, rejected = (f"{n:,}" for n in ingested[day]) if day in ingested else ("?", "?")
+        lines.append(
+            f"Day {day}: {row.url} | rows {valid} valid, {rejected} rejected | "
+            f"{int(row.node_count):,} accounts, {int(row.high_risk_count):,} high-risk"
+        )
+    return lines

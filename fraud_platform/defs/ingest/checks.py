@@ -19,6 +19,7 @@ from dagster import (
     TableSchema,
 )
 
+from fraud_platform.defs.check_results import days_text
 from fraud_platform.defs.ingest.records import empty_rejected
 from fraud_platform.defs.ingest.rejected import (
     PREVIEW_RAW_CHARS,
@@ -96,6 +97,7 @@ def rejected_share_result(
     rejected = empty_rejected() if rejected is None else rejected
     verdict = RejectedShare(tuple(days), rows_read, rows_rejected, warn_share, error_share)
     metadata: dict[str, object] = {
+        **({"day": days_text(days)} if days else {}),
         "rows_read": rows_read,
         "rows_rejected": rows_rejected,
         "rejected_share": round(verdict.share, 6),

@@ -1,0 +1,112 @@
+"""The day's one-line summary at the end of a run: in the run's logs at INFO, with the day's URL
+and counts, and on the console of `dagster asset materialize` without the DEBUG lines; and the
+dataset's preview metadata, which must read right without the viewer running."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance, materialize
+from dagster_cli import cli_env, materialize_args
+from test_pipeline import DAY, query, write_landing
+
+from fraud_platform.definitions import daily_assets
+from fraud_platform.defs.datasets.logic import dataset_id_for, day_summary_lines
+from fraud_platform.deployment import deployment_resources
+from fraud_platform.settings import Settings
+
+URL = f"http://viewer.test/datasets/{dataset_id_for(DAY)}"
+#: test_pipeline's day: 10 rows, 2 rejected, accounts A-F.
+EXPECTED_START = f"Day {DAY}: {URL} | rows 8 valid, 2 rejected | 6 accounts, "
+
+
+def high_risk_stored(database_url: str, schema: str) -> int:
+    """The day's accounts at or above the test's threshold (0.8), counted in the warehouse."""
+    (count,) = query(
+        database_url,
+        schema,
+        "SELECT count(*) FROM {s}.dataset_nodes WHERE partition_date = %s AND risk_score >= 0.8",
+        DAY,
+    )[0]
+    return int(count)
+
+
+#: The console at INFO, as the README shows it.
+INFO_CONSOLE = json.dumps({"loggers": {"console": {"config": {"log_level": "INFO"}}}})
+
+
+def test_summary_lines_name_each_day_in_order() -> None:
+    summary = pd.DataFrame(
+        {
+            "partition_date": ["2024-10-02", "2024-10-01"],
+            "url": ["http://v/datasets/b", "http://v/datasets/a"],
+            "node_count": [1200, 5],
+            "high_risk_count": [3, 0],
+        }
+    )
+    lines = day_summary_lines(summary, {"2024-10-02": (20_000, 12)})
+    assert lines == [
+        "Day 2024-10-01: http://v/datasets/a | rows ? valid, ? rejected | 5 accounts, 0 high-risk",
+        "Day 2024-10-02: http://v/datasets/b | rows 20,000 valid, 12 rejected | "
+        "1,200 accounts, 3 high-risk",
+    ]
+
+
+@pytest.mark.slow
+def test_a_run_logs_the_day_summary_at_info(
+    settings: Settings, storage_dir: Path, database_url: str, instance: DagsterInstance
+) -> None:
+    write_landing(storage_dir)
+    result = materialize(
+        daily_assets,
+        partition_key=DAY,
+        resources=deployment_resources(settings),
+        instance=instance,
+    )
+    assert result.success
+    summaries = [
+        entry
+        for entry in instance.all_logs(result.run_id)
+        if entry.user_message.startswith(f"Day {DAY}:")
+    ]
+    high_risk = high_risk_stored(database_url, settings.database_schema)
+    assert [(e.user_message, e.level, e.step_key) for e in summaries] == [
+        (f"{EXPECTED_START}{high_risk} high-risk", logging.INFO, "fraud_dataset")
+    ]
+    # The same run's metadata: no image that breaks when the viewer is down; the command and
+    # the picture's URL instead.
+    preview = result.asset_materializations_for_node("fraud_dataset")[0].metadata["preview"].value
+    assert "![" not in preview
+    assert "fraud-platform serve" in preview
+    assert f"]({URL}/preview.png)" in preview
+    (check,) = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "fraud_dataset_matches_graph"
+    ]
+    assert check.metadata["day"].value == DAY
+    assert check.description == f"{DAY}: passed"
+
+
+@pytest.mark.slow
+def test_cli_at_info_prints_the_summary_without_debug_lines(
+    settings: Settings, storage_dir: Path, database_url: str, tmp_path: Path
+) -> None:
+    write_landing(storage_dir)
+    completed = subprocess.run(
+        [*materialize_args(DAY), "--config-json", INFO_CONSOLE],
+        env=cli_env(settings, tmp_path / "dagster_home"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    output = completed.stdout + completed.stderr
+    high_risk = high_risk_stored(database_url, settings.database_schema)
+    assert f"{EXPECTED_START}{high_risk} high-risk" in output
+    assert " - DEBUG - " not in output
