@@ -84,13 +84,20 @@ def test_a_run_logs_the_day_summary_at_info(
     assert "![" not in preview
     assert "fraud-platform serve" in preview
     assert f"]({URL}/preview.png)" in preview
-    (check,) = [
-        e
-        for e in result.get_asset_check_evaluations()
-        if e.check_name == "fraud_dataset_matches_graph"
-    ]
+    evaluations = result.get_asset_check_evaluations()
+    (check,) = [e for e in evaluations if e.check_name == "fraud_dataset_matches_graph"]
     assert check.metadata["day"].value == DAY
     assert check.description == f"{DAY}: passed"
+    # Every check of the day's assets ran, and each result belongs to the day it checked.
+    assert {e.check_name for e in evaluations} >= {
+        "rejected_share",
+        "account_features_are_complete",
+        "account_scores_are_consistent",
+        "alert_budget",
+        "account_history_within_window",
+        "fraud_dataset_matches_graph",
+    }
+    assert {e.partition for e in evaluations} == {DAY}
 
 
 @pytest.mark.slow

@@ -39,6 +39,14 @@ query JobRuns($selector: PipelineSelector!) {
   }
 }
 """
+#: What the UI's asset page asks for a check: its executions, each with the partition it checked.
+CHECK_EXECUTIONS = """
+query CheckExecutions($assetKey: AssetKeyInput!, $checkName: String!) {
+  assetCheckExecutions(assetKey: $assetKey, checkName: $checkName, limit: 10) {
+    status partition evaluation { success }
+  }
+}
+"""
 SMALL = SampleConfig(transactions_per_day=2_000, seed=7, world="retail_bank")
 
 
@@ -85,12 +93,21 @@ def test_demo_runs_are_daily_fraud_job_runs_on_its_page(
             "repositoryLocationName": LOCATION,
         }
         page = graphql(f"http://127.0.0.1:{port}/graphql", JOB_PAGE_RUNS, {"selector": selector})
+        checks = graphql(
+            f"http://127.0.0.1:{port}/graphql",
+            CHECK_EXECUTIONS,
+            {"assetKey": {"path": ["raw_transactions"]}, "checkName": "rejected_share"},
+        )
     finally:
         stop([webserver])
     listed = page["pipelineOrError"]["runs"]
     assert sorted(run["runId"] for run in listed) == sorted(run.run_id for run in runs)
     partitions = [t["value"] for r in listed for t in r["tags"] if t["key"] == "dagster/partition"]
     assert sorted(partitions) == DAYS
+    # Each day's check result is listed under the day it checked.
+    executions = checks["assetCheckExecutions"]
+    assert sorted(e["partition"] for e in executions) == DAYS
+    assert {e["status"] for e in executions} == {"SUCCEEDED"}
     # FRAUD_DATABASE_URL is set: nothing embedded to stop.
     assert not any("db stop" in line for line in lines)
 

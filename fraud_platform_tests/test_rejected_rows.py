@@ -191,6 +191,8 @@ def test_a_mostly_rejected_day_says_why_in_the_check_the_log_and_the_command(
     evaluation = {e.check_name: e for e in result.get_asset_check_evaluations()}["rejected_share"]
     assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
     assert evaluation.description == FAILURE_LINE
+    # The result belongs to the day it checked (the UI lists it under that partition).
+    assert evaluation.partition == DAY
     assert_check_metadata(evaluation.metadata)
     stored = {
         e.asset_key.path[-1]: e.materialization.metadata

@@ -10,9 +10,41 @@ says why in the run's log without opening the UI or the warehouse.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, DagsterLogManager
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    DagsterLogManager,
+    PreviewWarning,
+)
+
+from fraud_platform.partitions import daily_partitions
+
+
+def daily_check_spec(
+    name: str, asset: str, description: str, *, blocking: bool = False
+) -> AssetCheckSpec:
+    """A check of a daily asset whose every result belongs to the day it checked.
+
+    With the asset's partitions on the spec, Dagster records each evaluation against the run's
+    day, so the UI shows a check's history per partition. Dagster 1.13 marks ``partitions_def``
+    on a check spec as preview (public, but it warns on each load): the warning is silenced here,
+    for these specs only.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreviewWarning)
+        return AssetCheckSpec(
+            name=name,
+            asset=AssetKey(asset),
+            description=description,
+            blocking=blocking,
+            partitions_def=daily_partitions,
+        )
+
 
 #: The module Dagster's CLI loads the definitions from (as in the README's commands).
 DEFINITIONS_MODULE = "fraud_platform.definitions"

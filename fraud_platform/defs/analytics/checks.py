@@ -9,9 +9,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey
 
 from fraud_platform.defs.check_results import (
+    daily_check_spec,
     days_text,
     failure_line,
     problems_result,
@@ -23,10 +24,10 @@ from fraud_platform.tables import PARTITION_COLUMN
 PAGERANK_TOLERANCE = 1e-6
 SCORES_CHECK = "account_scores_are_consistent"
 
-account_scores_check_spec = AssetCheckSpec(
-    name=SCORES_CHECK,
-    asset=AssetKey("account_scores"),
-    description="PageRank sums to 1 within 1e-6 per day; every risk_score in [0, 1]; no NaN.",
+account_scores_check_spec = daily_check_spec(
+    SCORES_CHECK,
+    "account_scores",
+    "PageRank sums to 1 within 1e-6 per day; every risk_score in [0, 1]; no NaN.",
 )
 
 
@@ -74,10 +75,10 @@ def account_scores_check(scores: pd.DataFrame, days: Sequence[str] = ()) -> Asse
 
 ALERT_BUDGET_CHECK = "alert_budget"
 
-alert_budget_check_spec = AssetCheckSpec(
-    name=ALERT_BUDGET_CHECK,
-    asset=AssetKey("account_scores"),
-    description=(
+alert_budget_check_spec = daily_check_spec(
+    ALERT_BUDGET_CHECK,
+    "account_scores",
+    (
         "At most the alert budget (FRAUD_ALERT_BUDGET_SHARE, 1% by default) of the day's active "
         "accounts reach the high-risk threshold; above it the score is suspect and only the "
         "budget's highest-risk accounts are alerted."

@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import psycopg
-from dagster import AssetCheckResult, AssetCheckSpec, AssetKey
+from dagster import AssetCheckResult
 
-from fraud_platform.defs.check_results import problems_result, rerun_command
+from fraud_platform.defs.check_results import daily_check_spec, problems_result, rerun_command
 from fraud_platform.storage.warehouse import stored_row_counts
 from fraud_platform.tables import PARTITION_COLUMN, TransactionGraph
 
@@ -21,10 +21,10 @@ DATASET_CHECK = "fraud_dataset_matches_graph"
 #: Day -> (nodes, edges).
 Counts = Mapping[str, tuple[int, int]]
 
-fraud_dataset_check_spec = AssetCheckSpec(
-    name=DATASET_CHECK,
-    asset=AssetKey("fraud_dataset"),
-    description=(
+fraud_dataset_check_spec = daily_check_spec(
+    DATASET_CHECK,
+    "fraud_dataset",
+    (
         "The warehouse holds as many accounts and edges for the day as the day's graph has, "
         "and as the dataset's summary row says."
     ),

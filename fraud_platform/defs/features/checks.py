@@ -7,23 +7,23 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSpec, AssetKey
+from dagster import AssetCheckResult
 
-from fraud_platform.defs.check_results import problems_result, rerun_command
+from fraud_platform.defs.check_results import daily_check_spec, problems_result, rerun_command
 from fraud_platform.defs.features.logic import FEATURE_COLUMNS
 
 FEATURES_CHECK = "account_features_are_complete"
 HISTORY_CHECK = "account_history_within_window"
 
-account_features_check_spec = AssetCheckSpec(
-    name=FEATURES_CHECK,
-    asset=AssetKey("account_features"),
-    description="One row per account of the day's graph; every feature finite (no NaN, no inf).",
+account_features_check_spec = daily_check_spec(
+    FEATURES_CHECK,
+    "account_features",
+    "One row per account of the day's graph; every feature finite (no NaN, no inf).",
 )
-account_history_check_spec = AssetCheckSpec(
-    name=HISTORY_CHECK,
-    asset=AssetKey("account_history"),
-    description=(
+account_history_check_spec = daily_check_spec(
+    HISTORY_CHECK,
+    "account_history",
+    (
         "One row per account of the day's graph; days active, first and last seen within the "
         "window; shares within [0, 1]."
     ),

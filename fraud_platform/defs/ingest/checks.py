@@ -11,7 +11,6 @@ import pandas as pd
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetKey,
     MetadataValue,
     TableColumn,
@@ -19,7 +18,7 @@ from dagster import (
     TableSchema,
 )
 
-from fraud_platform.defs.check_results import days_text
+from fraud_platform.defs.check_results import daily_check_spec, days_text
 from fraud_platform.defs.ingest.records import empty_rejected
 from fraud_platform.defs.ingest.rejected import (
     PREVIEW_RAW_CHARS,
@@ -33,10 +32,10 @@ from fraud_platform.defs.ingest.rejected import (
 
 REJECTED_SHARE_CHECK = "rejected_share"
 
-rejected_share_spec = AssetCheckSpec(
-    name=REJECTED_SHARE_CHECK,
-    asset=AssetKey("raw_transactions"),
-    description=(
+rejected_share_spec = daily_check_spec(
+    REJECTED_SHARE_CHECK,
+    "raw_transactions",
+    (
         "Share of the day's rows rejected by validation: WARN above the warning share, ERROR "
         "above the error share (and the day's graph is not built from it)."
     ),
