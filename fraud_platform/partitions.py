@@ -2,6 +2,7 @@
 
 import warnings
 from datetime import timedelta
+from typing import Any
 
 from dagster import (
     BackfillPolicy,
@@ -12,6 +13,8 @@ from dagster import (
     Jitter,
     RetryPolicy,
 )
+
+from fraud_platform.tables import PARTITION_COLUMN
 
 # Every daily asset sets its backfill policy on purpose (below); Dagster's notice that the
 # parameter is in beta would otherwise print once per asset on every load of the code location.
@@ -44,3 +47,26 @@ storage_retry_policy = RetryPolicy(
 daily_freshness_policy = FreshnessPolicy.cron(
     deadline_cron="0 6 * * *", lower_bound_delta=timedelta(hours=24), timezone="UTC"
 )
+
+
+def warehouse_table() -> dict[str, Any]:
+    """An asset (or output) stored as a warehouse table, one day's rows replaced at a time."""
+    return {
+        "io_manager_key": "warehouse_io_manager",
+        "metadata": {"partition_expr": PARTITION_COLUMN},
+    }
+
+
+def daily_step(group_name: str, *, fresh: bool = True, warehouse: bool = False) -> dict[str, Any]:
+    """What every step of the day declares: the daily partitions, one run per day, the storage
+    retries, its group and (``fresh``) the 06:00 freshness deadline; ``warehouse`` adds
+    `warehouse_table`. Spread into ``@asset``/``@multi_asset``, beside what is the asset's own.
+    """
+    return {
+        "partitions_def": daily_partitions,
+        "backfill_policy": daily_backfill_policy,
+        "retry_policy": storage_retry_policy,
+        "group_name": group_name,
+        **({"freshness_policy": daily_freshness_policy} if fresh else {}),
+        **(warehouse_table() if warehouse else {}),
+    }

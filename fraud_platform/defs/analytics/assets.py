@@ -19,12 +19,7 @@ from fraud_platform.defs.check_results import log_failed_check
 from fraud_platform.defs.datasets.logic import dataset_id_for, dataset_url
 from fraud_platform.defs.datasets.resources import DatasetPublishing
 from fraud_platform.defs.model.resources import RiskModelStore
-from fraud_platform.partitions import (
-    daily_backfill_policy,
-    daily_freshness_policy,
-    daily_partitions,
-    storage_retry_policy,
-)
+from fraud_platform.partitions import daily_step
 from fraud_platform.reporting import top_accounts_markdown
 from fraud_platform.settings import redact_url
 from fraud_platform.tables import AccountFeatures, TransactionGraph
@@ -37,11 +32,7 @@ class AccountScoresConfig(Config):
 
 
 @asset(
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
-    retry_policy=storage_retry_policy,
-    freshness_policy=daily_freshness_policy,
-    group_name="analytics",
+    **daily_step("analytics"),
     check_specs=[account_scores_check_spec, alert_budget_check_spec],
 )
 def account_scores(

@@ -7,17 +7,13 @@ from fraud_platform.defs.cases.logic import LABEL_COLUMNS, day_labels
 from fraud_platform.defs.cases.resources import current_decisions_of_day
 from fraud_platform.defs.graph.logic import days_of
 from fraud_platform.defs.model.logic import model_inputs
-from fraud_platform.partitions import daily_partitions, storage_retry_policy
+from fraud_platform.partitions import daily_step
 from fraud_platform.storage.warehouse import PostgresWarehouse
 from fraud_platform.tables import PARTITION_COLUMN, AccountFeatures, TransactionGraph
 
 
 @asset(
-    partitions_def=daily_partitions,
-    retry_policy=storage_retry_policy,
-    group_name="cases",
-    io_manager_key="warehouse_io_manager",
-    metadata={"partition_expr": PARTITION_COLUMN},
+    **daily_step("cases", fresh=False, warehouse=True),
 )
 def analyst_labels(
     context: AssetExecutionContext,

@@ -28,12 +28,7 @@ from fraud_platform.defs.datasets.logic import (
 )
 from fraud_platform.defs.datasets.logic import high_risk_transfers as transfers_of
 from fraud_platform.defs.datasets.resources import DatasetPublishing
-from fraud_platform.partitions import (
-    daily_backfill_policy,
-    daily_freshness_policy,
-    daily_partitions,
-    storage_retry_policy,
-)
+from fraud_platform.partitions import daily_step
 from fraud_platform.reporting import preview_markdown, top_accounts_markdown
 from fraud_platform.storage.object_store import TransactionBatches
 from fraud_platform.storage.warehouse import PostgresWarehouse
@@ -44,11 +39,7 @@ TRANSFER_VIEW_READ = ("transaction_id", "timestamp", "sender", "receiver", "amou
 
 
 @asset(
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
-    retry_policy=storage_retry_policy,
-    freshness_policy=daily_freshness_policy,
-    group_name="datasets",
+    **daily_step("datasets"),
     io_manager_key="dataset_io_manager",
     # Published only once the day's rejected rows are stored, so a published day is complete
     # (and `--select '*fraud_dataset'` runs the whole day, rejected rows included).
@@ -134,12 +125,7 @@ def _ingested(context: AssetExecutionContext) -> dict[str, tuple[int, int]]:
 
 
 @asset(
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
-    retry_policy=storage_retry_policy,
-    group_name="datasets",
-    io_manager_key="warehouse_io_manager",
-    metadata={"partition_expr": PARTITION_COLUMN},
+    **daily_step("datasets", fresh=False, warehouse=True),
 )
 def high_risk_transfers(
     context: AssetExecutionContext,
@@ -177,12 +163,7 @@ def high_risk_transfers(
 
 
 @asset(
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
-    retry_policy=storage_retry_policy,
-    group_name="datasets",
-    io_manager_key="warehouse_io_manager",
-    metadata={"partition_expr": PARTITION_COLUMN},
+    **daily_step("datasets", fresh=False, warehouse=True),
 )
 def high_risk_history(
     publishing: DatasetPublishing,

@@ -28,12 +28,7 @@ from fraud_platform.defs.features.logic import (
     day_features,
 )
 from fraud_platform.defs.graph.logic import BATCH_ROWS, GRAPH_INPUT_COLUMNS, days_of
-from fraud_platform.partitions import (
-    daily_backfill_policy,
-    daily_freshness_policy,
-    daily_partitions,
-    storage_retry_policy,
-)
+from fraud_platform.partitions import daily_step
 from fraud_platform.storage.object_store import TransactionBatches
 from fraud_platform.tables import AccountActivity, AccountFeatures, TransactionGraph
 
@@ -47,11 +42,7 @@ with warnings.catch_warnings():
 
 
 @asset(
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
-    retry_policy=storage_retry_policy,
-    freshness_policy=daily_freshness_policy,
-    group_name="features",
+    **daily_step("features"),
     check_specs=[account_features_check_spec],
 )
 def account_features(
@@ -94,11 +85,7 @@ def account_features(
 
 
 @asset(
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
-    retry_policy=storage_retry_policy,
-    freshness_policy=daily_freshness_policy,
-    group_name="features",
+    **daily_step("features"),
     ins={
         "account_features": AssetIn(
             partition_mapping=days_before,

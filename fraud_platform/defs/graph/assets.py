@@ -4,12 +4,7 @@ from dagster import AssetExecutionContext, Config, asset
 from pydantic import Field
 
 from fraud_platform.defs.graph.logic import build_transaction_graph
-from fraud_platform.partitions import (
-    daily_backfill_policy,
-    daily_freshness_policy,
-    daily_partitions,
-    storage_retry_policy,
-)
+from fraud_platform.partitions import daily_step
 from fraud_platform.storage.object_store import TransactionBatches
 from fraud_platform.tables import TransactionGraph
 
@@ -23,11 +18,7 @@ class TransactionGraphConfig(Config):
 
 
 @asset(
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
-    retry_policy=storage_retry_policy,
-    freshness_policy=daily_freshness_policy,
-    group_name="graph",
+    **daily_step("graph"),
 )
 def transaction_graph(
     context: AssetExecutionContext,

@@ -32,14 +32,8 @@ from fraud_platform.defs.ingest.logic import (
 )
 from fraud_platform.defs.ingest.rejected import list_command_text
 from fraud_platform.defs.ingest.resources import LandingZone
-from fraud_platform.partitions import (
-    daily_backfill_policy,
-    daily_freshness_policy,
-    daily_partitions,
-    storage_retry_policy,
-)
+from fraud_platform.partitions import daily_freshness_policy, daily_step, warehouse_table
 from fraud_platform.storage.object_store import TransactionBatches, stream_writer
-from fraud_platform.tables import PARTITION_COLUMN
 
 
 def _file_table(files: Sequence[FileReport]) -> str:
@@ -65,15 +59,11 @@ def _file_table(files: Sequence[FileReport]) -> str:
         ),
         "rejected_transactions": AssetOut(
             description="Rows set aside by validation, with file, line, field and reason.",
-            io_manager_key="warehouse_io_manager",
-            metadata={"partition_expr": PARTITION_COLUMN},
+            **warehouse_table(),
             freshness_policy=daily_freshness_policy,
         ),
     },
-    partitions_def=daily_partitions,
-    backfill_policy=daily_backfill_policy,
-    retry_policy=storage_retry_policy,
-    group_name="ingest",
+    **daily_step("ingest", fresh=False),
     check_specs=[rejected_share_spec],
 )
 def raw_transactions(
