@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -347,22 +348,30 @@ def with_view_columns(
     )
 
 
+class DayOptions(TypedDict, total=False):
+    """`score_day`'s options that hold for every day of a range (see `score_day` for each)."""
+
+    damping: float
+    resolution: float
+    seed: int
+    watchlist: pd.DataFrame | None
+    threshold: float
+    layout: bool
+    model: RiskModel | None
+
+
 def score_graph(
     graph: TransactionGraph,
     engine: GraphEngine,
     *,
-    damping: float = DAMPING,
-    resolution: float = LOUVAIN_RESOLUTION,
-    seed: int = 42,
-    watchlist: pd.DataFrame | None = None,
-    threshold: float = HIGH_RISK_THRESHOLD,
     features: pd.DataFrame | None = None,
     history: pd.DataFrame | None = None,
-    model: RiskModel | None = None,
+    **options: Unpack[DayOptions],
 ) -> tuple[pd.DataFrame, list[DayAnalytics]]:
     """Scores for every day in ``graph`` (one day, or a range), and what each day reported.
 
-    ``features`` and ``history`` cover the same days (split here by ``partition_date``).
+    ``features`` and ``history`` cover the same days (split here by ``partition_date``); the
+    other options are `score_day`'s, the same for every day.
     """
     parts: list[pd.DataFrame] = []
     reports: list[DayAnalytics] = []
@@ -372,14 +381,9 @@ def score_graph(
             nodes,
             edges,
             engine,
-            damping=damping,
-            resolution=resolution,
-            seed=seed,
-            watchlist=watchlist,
-            threshold=threshold,
             features=_day_rows(features, day) if multi else features,
             history=_day_rows(history, day) if multi else history,
-            model=model,
+            **options,
         )
         parts.append(scores)
         reports.append(report)
