@@ -2,8 +2,8 @@
 
 A pure function of a day's ``dataset_nodes`` / ``dataset_edges`` rows, drawn with Pillow (a small
 dependency, unlike matplotlib) at twice the size and scaled down, which smooths the discs and
-lines. The Markdown table of the riskiest accounts is in `fraud_platform.reporting`, which the
-Dagster assets import (they never import the viewer); it is re-exported here.
+lines. It lives outside ``viewer/`` so that the Dagster definitions, which never import the
+viewer (``fraud_platform_tests/test_layering.py``), can draw it too.
 """
 
 from __future__ import annotations
@@ -14,24 +14,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from fraud_platform.reporting import markdown_text, top_accounts_markdown
-from fraud_platform.settings import DEFAULT_HIGH_RISK_THRESHOLD
-from fraud_platform.viewer.view import (
+from fraud_platform.presentation.selection import (
     VIEW_CAP,
     ViewSelection,
     complete_nodes,
     day_pairs,
     select_view,
 )
-
-__all__ = [
-    "PREVIEW_MAX_EDGES",
-    "PREVIEW_MAX_POINTS",
-    "markdown_text",
-    "preview_png",
-    "render_preview",
-    "top_accounts_markdown",
-]
+from fraud_platform.settings import DEFAULT_HIGH_RISK_THRESHOLD
 
 #: Pairs drawn in a preview, the most money first: more only turns the picture grey.
 PREVIEW_MAX_EDGES = 4_000

@@ -1,0 +1,6 @@
+"""Pictures of a day's dataset, shared by the Dagster definitions and the viewer.
+
+`selection` picks the accounts a picture shows (the viewer's page and its preview), `preview`
+draws the PNG (the viewer's ``preview.png``). Outside ``defs/`` and ``viewer/`` because data walks
+one way: the definitions never import the viewer (``fraud_platform_tests/test_layering.py``).
+"""
