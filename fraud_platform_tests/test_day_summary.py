@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
-from dagster_cli import cli_env, materialize_args
+from dagster_cli import cli_env, dagster_command, materialize_args
 from PIL import Image
+from playwright.sync_api import Browser
+from services import WORKSPACE, free_port, start, stop, wait_until_serving
 from test_pipeline import DAY, query, write_landing
 
 from fraud_platform.definitions import daily_assets
@@ -150,6 +152,48 @@ def test_an_empty_day_gets_a_sentence_instead_of_a_picture(
     assert "![" not in preview and "data:" not in preview
     assert preview.startswith("No accounts on this day")
     assert_links_to_the_viewer(preview, URL)
+
+
+@pytest.mark.slow
+def test_the_dagster_ui_shows_the_thumbnail_with_no_viewer_running(
+    settings: Settings, storage_dir: Path, tmp_path: Path, browser: Browser
+) -> None:
+    """The UI's own Markdown sanitizer keeps the data: image, and Chromium decodes it."""
+    write_landing(storage_dir)
+    env = cli_env(settings, tmp_path / "dagster_home")
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        result = materialize(
+            daily_assets,
+            partition_key=DAY,
+            resources=deployment_resources(settings),
+            instance=instance,
+        )
+    assert result.success
+    port, log = free_port(), tmp_path / "webserver.log"
+    command = [dagster_command("dagster-webserver"), "-h", "127.0.0.1", "-p", str(port)]
+    webserver = start([*command, "-w", str(WORKSPACE)], env, log)
+    try:
+        wait_until_serving(port, log)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # The UI's invitation to join its community covers the page on a first visit.
+        skip = page.get_by_role("button", name="Skip")
+        page.add_locator_handler(skip, lambda: skip.click())
+        page.goto(f"http://127.0.0.1:{port}/assets/fraud_dataset?view=events&partition={DAY}")
+        row = page.locator("tr").filter(has=page.get_by_text("preview", exact=True))
+        row.wait_for(timeout=60_000)
+        show = row.get_by_text("Show Markdown")  # long Markdown opens in a dialog
+        if show.count():
+            show.click()
+        image = page.locator('img[src^="data:image/png;base64,"]')
+        image.wait_for(timeout=30_000)
+        # decode() rejects an image the browser cannot draw.
+        size = image.evaluate("i => i.decode().then(() => [i.naturalWidth, i.naturalHeight])")
+        links = page.locator('a[href$="/preview.png"]').count()
+        page.close()
+    finally:
+        stop([webserver])
+    assert size == list(THUMBNAIL_SIZE)
+    assert links == 1
 
 
 def test_a_crowded_days_thumbnail_stays_small() -> None:
