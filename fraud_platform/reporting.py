@@ -1,5 +1,5 @@
 """Text summaries of a day's scores for the Dagster UI: a Markdown table of the riskiest accounts
-and where to see the day's picture.
+and the day's picture.
 
 `account_scores` and `fraud_dataset` put them in their metadata. It lives outside ``defs/`` and
 ``viewer/`` because data walks one way: the Dagster definitions feed the viewer and never import
@@ -9,10 +9,14 @@ Pure functions of a DataFrame: no Dagster, no database, no web server.
 
 from __future__ import annotations
 
+import base64
 import re
 
 import numpy as np
 import pandas as pd
+
+from fraud_platform.presentation.preview import thumbnail_png
+from fraud_platform.settings import DEFAULT_HIGH_RISK_THRESHOLD
 
 _ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -58,12 +62,37 @@ def top_accounts_markdown(nodes: pd.DataFrame, n: int = 20) -> str:
     return "\n".join(lines)
 
 
-def preview_markdown(url: str) -> str:
-    """Markdown telling where the day's picture is: the viewer draws it (``<url>/preview.png``),
-    so the UI links to it and names the command that serves it instead of showing an image
-    that is broken whenever the viewer is not running."""
+def preview_markdown(
+    url: str,
+    nodes: pd.DataFrame,
+    edges: pd.DataFrame,
+    *,
+    high_risk_threshold: float = DEFAULT_HIGH_RISK_THRESHOLD,
+) -> str:
+    """Markdown showing the day's picture in the Dagster UI, viewer or not, and where the
+    full-size, interactive one is.
+
+    The thumbnail (`thumbnail_png`) is embedded as a ``data:`` URI: an image linked to the viewer
+    is broken whenever the viewer is not running. The UI's Markdown sanitizer allows ``data:`` as
+    an image source (dagster-io/dagster,
+    js_modules/dagster-ui/packages/ui-core/src/ui/MarkdownWithPlugins.tsx: ``sanitizeConfig``
+    adds ``'data'`` to ``protocols.src``, and react-markdown 8 rewrites only link URLs; the UI
+    that dagster-webserver 1.13 ships has it). A day without accounts gets a sentence, not an
+    image.
+    """
+    if nodes.empty:
+        picture = "No accounts on this day: there is no picture to draw."
+    else:
+        png = thumbnail_png(nodes, edges, high_risk_threshold=high_risk_threshold)
+        encoded = base64.b64encode(png).decode("ascii")
+        picture = (
+            "![The day's network: accounts colored by cluster, high-risk ones outlined]"
+            f"(data:image/png;base64,{encoded})"
+        )
     return (
-        f"The day's picture is drawn by the viewer: run `fraud-platform serve`, then open "
+        f"{picture}\n\n"
+        f"The full-size picture and the interactive view are served by the viewer: run "
+        f"`fraud-platform serve`, then open "
         f"[{markdown_text(url + '/preview.png')}]({url}/preview.png) "
         f"(the interactive view: [{markdown_text(url)}]({url}))."
     )

@@ -3,7 +3,7 @@ rather than by importing them, so an import inside a function or under ``TYPE_CH
 
 * Data walks one way: the Dagster definitions (``fraud_platform/defs``) never import the viewer
   (``fraud_platform/viewer``), directly or through another ``fraud_platform`` module. What both
-  need lives outside both (``fraud_platform/reporting.py``).
+  need lives outside both (``fraud_platform/reporting.py``, ``fraud_platform/presentation``).
 * Dagster's public API only: an import of a private Dagster module or name (``dagster._core``,
   ``from dagster import _check``) carries a comment on its line or just above it saying which
   public API is missing ("public API") and linking the Dagster issue.

@@ -36,6 +36,14 @@ from viewer_server import Viewer
 from fraud_platform.definitions import daily_assets
 from fraud_platform.defs.datasets.logic import build_fraud_dataset, dataset_id_for
 from fraud_platform.deployment import deployment_resources
+from fraud_platform.presentation import preview as preview_module
+from fraud_platform.presentation.selection import (
+    ROLE_HIGH_RISK,
+    ROLE_NEIGHBOUR,
+    ROLE_OTHER,
+    select_view,
+)
+from fraud_platform.reporting import markdown_text
 from fraud_platform.settings import Settings
 from fraud_platform.storage.warehouse import (
     FRAUD_DATASET_TABLES,
@@ -47,17 +55,9 @@ from fraud_platform.storage.warehouse import (
 from fraud_platform.tables import TransactionGraph
 from fraud_platform.viewer import data as data_module
 from fraud_platform.viewer import pages, preview_png, top_accounts_markdown
-from fraud_platform.viewer import preview as preview_module
 from fraud_platform.viewer import server as server_module
-from fraud_platform.viewer.preview import markdown_text
 from fraud_platform.viewer.server import ViewerApp, ViewerServer
-from fraud_platform.viewer.view import (
-    ROLE_HIGH_RISK,
-    ROLE_NEIGHBOUR,
-    ROLE_OTHER,
-    VIEW_EXTENT,
-    select_view,
-)
+from fraud_platform.viewer.view import VIEW_EXTENT
 
 DAY = "2024-10-01"
 #: Account ids a hostile file could carry: markup, script, quotes, Markdown, a tab, non-ASCII.

@@ -46,20 +46,19 @@ from starlette.requests import Request
 from starlette.responses import Response as HTTPResponse
 from starlette.routing import Route
 
+from fraud_platform.presentation.preview import render_preview
+from fraud_platform.presentation.selection import (
+    VIEW_CAP,
+    ViewSelection,
+    complete_nodes,
+    day_pairs,
+    select_view,
+)
 from fraud_platform.storage.warehouse import PostgresWarehouse, WarehouseError
 from fraud_platform.viewer import data, pages
 from fraud_platform.viewer.api import API_PREFIX, api_routes, json_response
 from fraud_platform.viewer.cases import case_routes
-from fraud_platform.viewer.preview import render_preview
-from fraud_platform.viewer.view import (
-    VIEW_CAP,
-    ViewSelection,
-    cluster_legend,
-    complete_nodes,
-    day_pairs,
-    select_view,
-    view_payload,
-)
+from fraud_platform.viewer.view import cluster_legend, view_payload
 from fraud_platform.viewer.weeks import week_routes
 
 logger = logging.getLogger(__name__)

@@ -83,8 +83,15 @@ def fraud_dataset(
             "url": MetadataValue.url(str(row["url"])),
             "description": str(row["description"]),
             "top_accounts": MetadataValue.md(top_accounts_markdown(dataset.nodes)),
-            # A link, not an image: the viewer draws it, and is not always running.
-            "preview": MetadataValue.md(preview_markdown(str(row["url"]))),
+            # The thumbnail is embedded, so it shows whether the viewer runs or not.
+            "preview": MetadataValue.md(
+                preview_markdown(
+                    str(row["url"]),
+                    dataset.nodes,
+                    dataset.edges,
+                    high_risk_threshold=publishing.high_risk_threshold,
+                )
+            ),
         }
     else:
         metadata["datasets"] = MetadataValue.md(
