@@ -36,7 +36,7 @@ from viewer_server import Viewer
 from fraud_platform.definitions import daily_assets
 from fraud_platform.defs.datasets.logic import build_fraud_dataset, dataset_id_for
 from fraud_platform.deployment import deployment_resources
-from fraud_platform.presentation import preview as preview_module
+from fraud_platform.presentation.preview import PreviewStyle
 from fraud_platform.presentation.selection import (
     ROLE_HIGH_RISK,
     ROLE_NEIGHBOUR,
@@ -748,20 +748,22 @@ def test_top_accounts_markdown_is_a_table_of_the_riskiest() -> None:
     ]
 
 
-def test_a_crowded_preview_keeps_the_high_risk_accounts(monkeypatch) -> None:
+def test_a_crowded_preview_keeps_the_high_risk_accounts() -> None:
     graph, scores = day_tables()
     dataset = build_fraud_dataset(
         graph, scores, days=[DAY], viewer_base_url="http://v", high_risk_threshold=0.8,
         created_at=datetime.now(UTC),
     )  # fmt: skip
-    monkeypatch.setattr(preview_module, "PREVIEW_MAX_POINTS", 2)
-    image = Image.open(io.BytesIO(preview_png(dataset.nodes, dataset.edges))).convert("RGB")
-    pixels = np.asarray(image).reshape(-1, 3).astype(int)
+    two = PreviewStyle(max_points=2)
+    image = Image.open(io.BytesIO(preview_png(dataset.nodes, dataset.edges, style=two)))
+    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3).astype(int)
     assert ((pixels[:, 0] > 90) & (pixels[:, 1] < 40) & (pixels[:, 2] < 40)).any()
     drawn = (pixels < 200).any(axis=1).sum()
-    monkeypatch.setattr(preview_module, "PREVIEW_MAX_POINTS", 100)
+    hundred = PreviewStyle(max_points=100)
     everything = np.asarray(
-        Image.open(io.BytesIO(preview_png(dataset.nodes, dataset.edges))).convert("RGB")
+        Image.open(io.BytesIO(preview_png(dataset.nodes, dataset.edges, style=hundred))).convert(
+            "RGB"
+        )
     ).reshape(-1, 3)
     assert (everything < 200).any(axis=1).sum() > drawn  # more accounts, more ink
 

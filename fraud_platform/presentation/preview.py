@@ -10,6 +10,7 @@ import the viewer (``fraud_platform_tests/test_layering.py``).
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,22 @@ PREVIEW_MAX_POINTS = 5_000
 THUMBNAIL_SIZE = (320, 240)
 THUMBNAIL_MAX_POINTS = 1_500
 THUMBNAIL_MAX_EDGES = 1_000
+
+
+@dataclass(frozen=True)
+class PreviewStyle:
+    """How much of a day a picture draws: accounts and pairs at most, and with ``palette`` 256
+    colors (a third of the bytes of a crowded picture)."""
+
+    max_points: int = PREVIEW_MAX_POINTS
+    max_edges: int = PREVIEW_MAX_EDGES
+    palette: bool = False
+
+
+#: The viewer's ``preview.png``.
+PREVIEW = PreviewStyle()
+#: The thumbnail in ``fraud_dataset``'s metadata.
+THUMBNAIL = PreviewStyle(THUMBNAIL_MAX_POINTS, THUMBNAIL_MAX_EDGES, palette=True)
 _SUPERSAMPLE = 2
 _BACKGROUND = (255, 255, 255)
 _EDGE_COLOR = (150, 150, 150, 70)
@@ -55,18 +72,14 @@ def preview_png(
     *,
     size: tuple[int, int] = (480, 360),
     high_risk_threshold: float = DEFAULT_HIGH_RISK_THRESHOLD,
-    max_points: int | None = None,
-    max_edges: int | None = None,
-    palette: bool = False,
+    style: PreviewStyle = PREVIEW,
 ) -> bytes:
     """A PNG of the day's network: accounts colored by ``point_color``, sized by
     ``point_size``, high-risk ones outlined and drawn last; the heaviest pairs as faint lines.
 
     ``nodes`` needs ``account, risk_score, point_color, point_size`` (``x``, ``y`` are
     computed when missing); ``edges`` needs ``sender, receiver, amount_total``. A large day is
-    reduced as the page reduces it (`select_view`), then to ``max_points`` accounts and
-    ``max_edges`` pairs (`PREVIEW_MAX_POINTS`, `PREVIEW_MAX_EDGES` unless given). With
-    ``palette`` the PNG has 256 colors, a third of the bytes of a crowded picture.
+    reduced as the page reduces it (`select_view`), then as ``style`` says.
     """
     nodes = nodes.copy()
     for column in ("x", "y", "in_amount", "out_amount"):
@@ -80,12 +93,7 @@ def preview_png(
     nodes, _ = complete_nodes(nodes, edges, pairs=pairs)
     view = select_view(nodes, edges, threshold=high_risk_threshold, cap=VIEW_CAP, pairs=pairs)
     return render_preview(
-        view,
-        size=size,
-        high_risk_threshold=high_risk_threshold,
-        max_points=max_points,
-        max_edges=max_edges,
-        palette=palette,
+        view, size=size, high_risk_threshold=high_risk_threshold, style=style
     )
 
 
@@ -107,9 +115,7 @@ def thumbnail_png(
         edges,
         size=THUMBNAIL_SIZE,
         high_risk_threshold=high_risk_threshold,
-        max_points=THUMBNAIL_MAX_POINTS,
-        max_edges=THUMBNAIL_MAX_EDGES,
-        palette=True,
+        style=THUMBNAIL,
     )
 
 
@@ -118,16 +124,13 @@ def render_preview(
     *,
     size: tuple[int, int] = (480, 360),
     high_risk_threshold: float = DEFAULT_HIGH_RISK_THRESHOLD,
-    max_points: int | None = None,
-    max_edges: int | None = None,
-    palette: bool = False,
+    style: PreviewStyle = PREVIEW,
 ) -> bytes:
     """The PNG of `preview_png` for accounts already selected (and positioned)."""
     width, height = size
     if width < 1 or height < 1:
         raise ValueError(f"size must be positive, not {size}")
-    max_points = PREVIEW_MAX_POINTS if max_points is None else max_points
-    max_edges = PREVIEW_MAX_EDGES if max_edges is None else max_edges
+    max_points, max_edges = style.max_points, style.max_edges
     s = _SUPERSAMPLE
     image = Image.new("RGB", (width * s, height * s), _BACKGROUND)
     shown, pairs = view.nodes, view.edges
@@ -168,7 +171,7 @@ def render_preview(
             outline = _HIGH_RISK_OUTLINE if high[i] else None
             draw.ellipse(box, fill=_hex_rgb(colors[i]), outline=outline, width=s)
     image = image.resize((width, height), Image.Resampling.LANCZOS)
-    if palette:
+    if style.palette:
         image = image.quantize(256)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
