@@ -9,8 +9,9 @@ an active analyst, so an unknown alert or an analyst revoked a moment ago stores
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, LiteralString
 
 import pandas as pd
 import psycopg
@@ -229,46 +230,58 @@ def decision_history(
     return pd.DataFrame(rows, columns=list(DECISION_COLUMNS))
 
 
+def _read_decisions(
+    connection: psycopg.Connection, schema: str, query: LiteralString, params: Sequence[object] = ()
+) -> list[tuple]:
+    """Rows of ``query`` (constant SQL whose ``{}`` is the decisions table, values as ``%s``
+    parameters), the case tables ensured first."""
+    ensure_case_tables(connection, schema)
+    statement = sql.SQL(query).format(case_table(schema, DECISIONS_TABLE))
+    return connection.execute(statement, params).fetchall()
+
+
 def standing_dismissals(connection: psycopg.Connection, schema: str) -> pd.DataFrame:
     """Each account whose newest decision is a dismissal: ``account, partition_date,
     risk_score, decision_id, category`` (the dismissed alert's day and score)."""
-    ensure_case_tables(connection, schema)
-    query = sql.SQL(
+    rows = _read_decisions(
+        connection,
+        schema,
         "SELECT account, partition_date, risk_score, decision_id, category FROM ("
         "SELECT DISTINCT ON (account) account, partition_date::text, risk_score, "
         "decision_id::text, category, decision FROM {} "
         "ORDER BY account, decided_at DESC, decision_id DESC) AS newest "
-        "WHERE decision = 'dismissed'"
-    ).format(case_table(schema, DECISIONS_TABLE))
+        "WHERE decision = 'dismissed'",
+    )
     return pd.DataFrame(
-        connection.execute(query).fetchall(),
-        columns=["account", "partition_date", "risk_score", "decision_id", "category"],
+        rows, columns=["account", "partition_date", "risk_score", "decision_id", "category"]
     )
 
 
 def confirmed_accounts(connection: psycopg.Connection, schema: str) -> pd.DataFrame:
     """Accounts with an alert whose current decision is "confirmed": ``account, since`` (the
     earliest such alert's day), the watchlist entries analysts' decisions make."""
-    ensure_case_tables(connection, schema)
-    query = sql.SQL(
+    rows = _read_decisions(
+        connection,
+        schema,
         "SELECT account, min(partition_date)::text FROM ("
         "SELECT DISTINCT ON (alert_id) alert_id, account, partition_date, decision FROM {} "
         "ORDER BY alert_id, decided_at DESC, decision_id DESC) AS current "
-        "WHERE decision = 'confirmed' GROUP BY account ORDER BY account"
-    ).format(case_table(schema, DECISIONS_TABLE))
-    return pd.DataFrame(connection.execute(query).fetchall(), columns=["account", "since"])
+        "WHERE decision = 'confirmed' GROUP BY account ORDER BY account",
+    )
+    return pd.DataFrame(rows, columns=["account", "since"])
 
 
 def current_decisions_of_day(connection: psycopg.Connection, schema: str, day: str) -> pd.DataFrame:
     """The day's current decision per alert: ``alert_id, account, decision, category,
     analyst, decided_at``."""
-    ensure_case_tables(connection, schema)
-    query = sql.SQL(
+    rows = _read_decisions(
+        connection,
+        schema,
         "SELECT DISTINCT ON (alert_id) alert_id::text, account, decision, category, analyst, "
         "decided_at FROM {} WHERE partition_date = %s "
-        "ORDER BY alert_id, decided_at DESC, decision_id DESC"
-    ).format(case_table(schema, DECISIONS_TABLE))
-    rows = connection.execute(query, [date.fromisoformat(day)]).fetchall()
+        "ORDER BY alert_id, decided_at DESC, decision_id DESC",
+        [date.fromisoformat(day)],
+    )
     return pd.DataFrame(
         rows, columns=["alert_id", "account", "decision", "category", "analyst", "decided_at"]
     )
@@ -279,12 +292,13 @@ def days_decided_since(
 ) -> tuple[list[str], datetime | None]:
     """The days with a decision made after ``after`` (all days when None), and the newest
     decision time (the next cursor)."""
-    ensure_case_tables(connection, schema)
-    query = sql.SQL(
+    rows = _read_decisions(
+        connection,
+        schema,
         "SELECT partition_date::text, max(decided_at) FROM {} "
         "WHERE decided_at > coalesce(%s, '-infinity'::timestamptz) "
-        "GROUP BY partition_date ORDER BY partition_date"
-    ).format(case_table(schema, DECISIONS_TABLE))
-    rows = connection.execute(query, [after]).fetchall()
+        "GROUP BY partition_date ORDER BY partition_date",
+        [after],
+    )
     newest = max((row[1] for row in rows), default=after)
     return [row[0] for row in rows], newest
