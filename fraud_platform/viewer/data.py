@@ -30,6 +30,7 @@ from fraud_platform.storage.warehouse import (
     TableSlice,
     lock_day_partitions,
     read_slice,
+    table_exists,
 )
 from fraud_platform.tables import (
     DATASET_COLUMNS,
@@ -65,13 +66,6 @@ def parse_dataset_id(text: str) -> str | None:
         return None
 
 
-def _table_exists(connection: psycopg.Connection, schema: str, table: str) -> bool:
-    found = connection.execute(
-        "SELECT to_regclass(%s)", [sql.Identifier(schema, table).as_string(connection)]
-    ).fetchone()
-    return found is not None and found[0] is not None
-
-
 def _summary_query(schema: str) -> sql.Composed:
     """``SELECT`` of every `datasets` column, days and ids as text (as frames hold them)."""
     columns = [
@@ -89,7 +83,7 @@ def list_datasets(warehouse: PostgresWarehouse) -> pd.DataFrame:
     """Every dataset, oldest day first (no rows if nothing was ever published)."""
     schema = warehouse.schema_name
     with warehouse.connect() as connection:
-        if not _table_exists(connection, schema, "datasets"):
+        if not table_exists(connection, schema, "datasets"):
             rows: list[dict[str, Any]] = []
         else:
             query = sql.SQL("{} ORDER BY {}").format(
@@ -107,7 +101,7 @@ def dataset_summary(warehouse: PostgresWarehouse, dataset_id: str) -> dict[str, 
         return None
     schema = warehouse.schema_name
     with warehouse.connect() as connection:
-        if not _table_exists(connection, schema, "datasets"):
+        if not table_exists(connection, schema, "datasets"):
             return None
         query = sql.SQL("{} WHERE dataset_id = %s").format(_summary_query(schema))
         with connection.cursor(row_factory=dict_row) as cursor:

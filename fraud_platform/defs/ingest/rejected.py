@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from fraud_platform.defs.check_results import failure_line
-from fraud_platform.storage.warehouse import stored_row_counts
+from fraud_platform.storage.warehouse import stored_row_counts, table_exists
 from fraud_platform.tables import PARTITION_COLUMN, REJECTED_COLUMNS
 
 REJECTED_TABLE = "rejected_transactions"
@@ -166,16 +166,11 @@ def stored_days(connection: psycopg.Connection, schema: str, day: str) -> tuple[
     return rejected, datasets
 
 
-def _table_exists(connection: psycopg.Connection, table: sql.Identifier) -> bool:
-    found = connection.execute("SELECT to_regclass(%s)", [table.as_string(connection)]).fetchone()
-    return found is not None and found[0] is not None
-
-
 def read_reason_counts(connection: psycopg.Connection, schema: str, day: str) -> pd.DataFrame:
     """`reason_counts` of the day's stored rejected rows, counted by the server (a day may have
     millions)."""
     table = sql.Identifier(schema, REJECTED_TABLE)
-    if not _table_exists(connection, table):
+    if not table_exists(connection, schema, REJECTED_TABLE):
         return reason_counts(pd.DataFrame({"field": [], "reason": []}))
     rows = connection.execute(
         sql.SQL("SELECT {f}, {r}, count(*) FROM {t} WHERE {d} = %s GROUP BY {f}, {r}").format(
@@ -203,7 +198,7 @@ def read_rejected_rows(
     """
     table = sql.Identifier(schema, REJECTED_TABLE)
     columns = list(REJECTED_COLUMNS)
-    if not _table_exists(connection, table):
+    if not table_exists(connection, schema, REJECTED_TABLE):
         return pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
     query = sql.SQL("SELECT {} FROM {} WHERE {} = %s ORDER BY {}, {}, {}{}").format(
         sql.SQL(", ").join(sql.Identifier(c) for c in columns),

@@ -18,7 +18,9 @@ from fraud_platform.storage.warehouse.connection import (
     DEFAULT_SCHEMA,
     PostgresWarehouse,
     WarehouseError,
+    catalog_rows,
     describe_database,
+    table_exists,
 )
 from fraud_platform.storage.warehouse.copy_read import read_slice
 from fraud_platform.storage.warehouse.copy_write import (
@@ -75,6 +77,7 @@ __all__ = [
     "TableSlice",
     "WarehouseError",
     "binary_rows",
+    "catalog_rows",
     "clear_slice",
     "column_type",
     "commit_waits_for",
@@ -93,4 +96,5 @@ __all__ = [
     "replaced_together",
     "slice_lock_keys",
     "stored_row_counts",
+    "table_exists",
 ]

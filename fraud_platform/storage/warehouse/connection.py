@@ -7,9 +7,11 @@ tables. Errors name where the database is but never carry its password.
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import LiteralString
 
 import psycopg
 from dagster import ConfigurableResource, InitResourceContext
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field
 
@@ -106,3 +108,17 @@ class PostgresWarehouse(ConfigurableResource):
             ) from None
         with connection:
             yield connection
+
+
+def catalog_rows(
+    connection: psycopg.Connection, query: LiteralString, schema: str, table: str
+) -> list[tuple]:
+    """Rows of a catalog ``query`` about ``schema.table``, whose one ``%s`` is that table (as
+    ``%s::regclass``): the name is quoted as an identifier, never formatted into the SQL."""
+    name = sql.Identifier(schema, table).as_string(connection)
+    return connection.execute(query, [name]).fetchall()
+
+
+def table_exists(connection: psycopg.Connection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists (a reader answers "nothing stored" rather than failing)."""
+    return catalog_rows(connection, "SELECT to_regclass(%s)", schema, table)[0][0] is not None

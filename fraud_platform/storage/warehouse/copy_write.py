@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
-from fraud_platform.storage.warehouse.connection import WarehouseError
+from fraud_platform.storage.warehouse.connection import WarehouseError, catalog_rows
 from fraud_platform.storage.warehouse.schema import ensure_day_partitions, table_spec
 from fraud_platform.tables import PARTITION_COLUMN
 
@@ -360,12 +360,14 @@ def _stored_columns(
 ) -> tuple[dict[str, str], bool]:
     """Column -> type name as the database has it (``format_type``), and whether the table is
     partitioned."""
-    rows = connection.execute(
+    rows = catalog_rows(
+        connection,
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), c.relkind = 'p' "
         "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
         "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
-        [sql.Identifier(schema, table).as_string(connection)],
-    ).fetchall()
+        schema,
+        table,
+    )
     return {name: type_name for name, type_name, _ in rows}, any(p for _, _, p in rows)
 
 

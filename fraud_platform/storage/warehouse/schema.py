@@ -30,7 +30,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from fraud_platform.storage.warehouse.connection import WarehouseError
+from fraud_platform.storage.warehouse.connection import WarehouseError, catalog_rows
 from fraud_platform.tables import (
     DAY,
     HISTORY_COLUMNS,
@@ -240,11 +240,13 @@ def _partition_plain_table(
     old = f"{table}_unpartitioned"
     present = [
         name
-        for (name,) in connection.execute(
+        for (name,) in catalog_rows(
+            connection,
             "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
             "AND NOT attisdropped",
-            [sql.Identifier(schema, table).as_string(connection)],
-        ).fetchall()
+            schema,
+            table,
+        )
     ]
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in spec if c in present)
     connection.execute(
@@ -333,15 +335,17 @@ def ensure_warehouse_schema(
 
 def existing_partitions(connection: psycopg.Connection, schema: str, table: str) -> set[str] | None:
     """The names of the table's partitions, or None when it is not partitioned."""
-    row = connection.execute(
+    rows = catalog_rows(
+        connection,
         "SELECT c.relkind = 'p', ARRAY(SELECT p.relname::text FROM pg_inherits i "
         "JOIN pg_class p ON p.oid = i.inhrelid WHERE i.inhparent = c.oid) "
         "FROM pg_class c WHERE c.oid = %s::regclass",
-        [sql.Identifier(schema, table).as_string(connection)],
-    ).fetchone()
-    if row is None or not row[0]:
+        schema,
+        table,
+    )
+    if not rows or not rows[0][0]:
         return None
-    return set(row[1])
+    return set(rows[0][1])
 
 
 def ensure_day_partitions(

@@ -16,7 +16,7 @@ import psycopg
 from dagster import TimeWindow
 from psycopg import sql
 
-from fraud_platform.storage.warehouse.connection import WarehouseError
+from fraud_platform.storage.warehouse.connection import WarehouseError, table_exists
 from fraud_platform.storage.warehouse.dagster_db import TablePartitionDimension, TableSlice
 from fraud_platform.storage.warehouse.schema import (
     FRAUD_DATASET_TABLES,
@@ -136,10 +136,7 @@ def stored_row_counts(
     if PARTITION_COLUMN not in spec:
         raise WarehouseError(f"table {table!r} has no {PARTITION_COLUMN} column")
     wanted = sorted({date.fromisoformat(str(day)) for day in days})
-    exists = connection.execute(
-        "SELECT to_regclass(%s)", [sql.Identifier(schema, table).as_string(connection)]
-    ).fetchone()
-    if not wanted or exists is None or exists[0] is None:
+    if not wanted or not table_exists(connection, schema, table):
         return {d.isoformat(): 0 for d in wanted}
     day = sql.Identifier(PARTITION_COLUMN)
     rows = connection.execute(
