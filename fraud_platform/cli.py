@@ -256,10 +256,10 @@ def cmd_rejected(args: argparse.Namespace) -> int:
     import sys
 
     from fraud_platform.defs.ingest.rejected import (
+        dataset_stored,
         preview_rows,
         read_reason_counts,
         read_rejected_rows,
-        stored_days,
         text_table,
     )
     from fraud_platform.deployment import build_warehouse
@@ -272,13 +272,14 @@ def cmd_rejected(args: argparse.Namespace) -> int:
     schema = warehouse.schema_name
     try:
         with warehouse.connect() as connection:
-            total, datasets = stored_days(connection, schema, day)
             counts = read_reason_counts(connection, schema, day)
+            total = int(counts["rows"].sum())
             rows = read_rejected_rows(connection, schema, day, args.limit)
+            published = not total and dataset_stored(connection, schema, day)
     except WarehouseError as error:
         raise SystemExit(f"error: {error}") from None
     if not total:
-        if datasets:
+        if published:
             print(f"{day}: no rejected rows (every row read was valid)")
         else:
             print(

@@ -73,6 +73,12 @@ def rerun_command(days: Sequence[str], selection: str) -> str:
     return f"{base} --partition DAY, for each DAY from {ordered[0]} to {ordered[-1]}"
 
 
+def day_metadata(days: Sequence[str]) -> dict[str, str]:
+    """``{"day": ...}`` for a check's metadata, when it checked any: the day(s), beside the
+    partition Dagster records (a range's run checks several days at once)."""
+    return {"day": days_text(days)} if days else {}
+
+
 def failure_line(finding: str, *, days: Sequence[str] | None, limit: str, next_step: str) -> str:
     """``<finding> on <days> (<limit>). <next step>``: one sentence a user can act on.
 
@@ -105,8 +111,6 @@ def problems_result(
     ``on_days`` None: the check is not about a day.
     """
     joined = "; ".join(problems)
-    # Dagster 1.13 ties a check's result to a partition only for a partitioned check, a preview
-    # feature: the day is named in the metadata and the description instead.
     day = {"day": days_text(on_days)} if on_days is not None else {}
     passed = f"{days_text(on_days)}: passed" if on_days is not None else None
     return AssetCheckResult(

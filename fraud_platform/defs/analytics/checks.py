@@ -13,7 +13,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey
 
 from fraud_platform.defs.check_results import (
     daily_check_spec,
-    days_text,
+    day_metadata,
     failure_line,
     problems_result,
     rerun_command,
@@ -100,7 +100,7 @@ def alert_budget_check(
     allowed = alert_budget(accounts, budget)
     share = flagged / accounts if accounts else 0.0
     metadata: dict[str, object] = {
-        **({"day": days_text(days)} if days else {}),
+        **day_metadata(days),
         "accounts": accounts,
         "high_risk": flagged,
         "high_risk_share": round(share, 6),

@@ -18,7 +18,7 @@ from dagster import (
     TableSchema,
 )
 
-from fraud_platform.defs.check_results import daily_check_spec, days_text
+from fraud_platform.defs.check_results import daily_check_spec, day_metadata
 from fraud_platform.defs.ingest.records import empty_rejected
 from fraud_platform.defs.ingest.rejected import (
     PREVIEW_RAW_CHARS,
@@ -96,7 +96,7 @@ def rejected_share_result(
     rejected = empty_rejected() if rejected is None else rejected
     verdict = RejectedShare(tuple(days), rows_read, rows_rejected, warn_share, error_share)
     metadata: dict[str, object] = {
-        **({"day": days_text(days)} if days else {}),
+        **day_metadata(days),
         "rows_read": rows_read,
         "rows_rejected": rows_rejected,
         "rejected_share": round(verdict.share, 6),
@@ -105,20 +105,13 @@ def rejected_share_result(
     }
     if not rejected.empty:
         metadata.update(rejected_metadata(rejected, days))
-    description = rejected_share_message(verdict, rejected)
-    if verdict.level == "ok":
-        return AssetCheckResult(
-            check_name=REJECTED_SHARE_CHECK,
-            asset_key=AssetKey("raw_transactions"),
-            passed=True,
-            metadata=metadata,
-            description=description,
-        )
     return AssetCheckResult(
         check_name=REJECTED_SHARE_CHECK,
         asset_key=AssetKey("raw_transactions"),
-        passed=False,
-        severity=AssetCheckSeverity.ERROR if verdict.level == "error" else AssetCheckSeverity.WARN,
+        passed=verdict.level == "ok",
+        severity=(
+            AssetCheckSeverity.WARN if verdict.level == "warning" else AssetCheckSeverity.ERROR
+        ),
         metadata=metadata,
-        description=description,
+        description=rejected_share_message(verdict, rejected),
     )

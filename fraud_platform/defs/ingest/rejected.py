@@ -3,8 +3,8 @@
 A day that fails ``rejected_share`` must say why where the user already looks (the check's
 failure line, its metadata in the UI, ``fraud-platform rejected --day``), without a query in
 psql. The counting and the wording are pure functions (frame in, frame or text out), shared by
-the check and the command; `stored_days`, `read_reason_counts` and `read_rejected_rows` are
-the command's reads.
+the check and the command; `dataset_stored`, `read_reason_counts` and `read_rejected_rows`
+are the command's reads.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from fraud_platform.defs.check_results import failure_line
+from fraud_platform.defs.ingest.records import empty_rejected
 from fraud_platform.storage.warehouse import stored_row_counts, table_exists
 from fraud_platform.tables import PARTITION_COLUMN, REJECTED_COLUMNS
 
@@ -57,8 +58,14 @@ def reason_counts(rejected: pd.DataFrame) -> pd.DataFrame:
         .rename("rows")
         .reset_index()
     )
-    counts["rows"] = counts["rows"].astype("int64")
-    return counts.sort_values(
+    return _most_frequent_first(counts)
+
+
+def _most_frequent_first(counts: pd.DataFrame) -> pd.DataFrame:
+    """``field, reason, rows`` typed and ordered as `reason_counts` returns them, whether counted
+    here or by the server."""
+    typed = counts.astype({"field": "str", "reason": "str", "rows": "int64"})
+    return typed.sort_values(
         ["rows", "field", "reason"], ascending=[False, True, True], ignore_index=True
     )
 
@@ -158,12 +165,10 @@ def rejected_share_message(verdict: RejectedShare, rejected: pd.DataFrame) -> st
 # -- the command's reads ---------------------------------------------------------------------
 
 
-def stored_days(connection: psycopg.Connection, schema: str, day: str) -> tuple[int, int]:
-    """(rejected rows, dataset rows) the warehouse holds for ``day``: (0, 0) for a day never
-    loaded, (0, 1) for a day loaded whole; both 0 too when the tables do not exist yet."""
-    rejected = stored_row_counts(connection, schema, REJECTED_TABLE, [day])[day]
-    datasets = stored_row_counts(connection, schema, "datasets", [day])[day]
-    return rejected, datasets
+def dataset_stored(connection: psycopg.Connection, schema: str, day: str) -> bool:
+    """Whether ``day`` was published: tells a day without rejected rows from one never loaded
+    (False too when the tables do not exist yet)."""
+    return stored_row_counts(connection, schema, "datasets", [day])[day] > 0
 
 
 def read_reason_counts(connection: psycopg.Connection, schema: str, day: str) -> pd.DataFrame:
@@ -181,12 +186,7 @@ def read_reason_counts(connection: psycopg.Connection, schema: str, day: str) ->
         ),
         [day],
     ).fetchall()
-    counts = pd.DataFrame(rows, columns=["field", "reason", "rows"]).astype(
-        {"field": "str", "reason": "str", "rows": "int64"}
-    )
-    return counts.sort_values(
-        ["rows", "field", "reason"], ascending=[False, True, True], ignore_index=True
-    )
+    return _most_frequent_first(pd.DataFrame(rows, columns=["field", "reason", "rows"]))
 
 
 def read_rejected_rows(
@@ -196,10 +196,10 @@ def read_rejected_rows(
 
     An empty frame when the table does not exist (nothing was ever loaded into ``schema``).
     """
+    if not table_exists(connection, schema, REJECTED_TABLE):
+        return empty_rejected()
     table = sql.Identifier(schema, REJECTED_TABLE)
     columns = list(REJECTED_COLUMNS)
-    if not table_exists(connection, schema, REJECTED_TABLE):
-        return pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
     query = sql.SQL("SELECT {} FROM {} WHERE {} = %s ORDER BY {}, {}, {}{}").format(
         sql.SQL(", ").join(sql.Identifier(c) for c in columns),
         table,
