@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from fraud_platform.tables import (
+    DAY,
     LANDING_OPTIONAL_COLUMNS,
     LANDING_REQUIRED_COLUMNS,
     PARTITION_COLUMN,
@@ -108,22 +109,16 @@ def empty_transactions() -> pd.DataFrame:
 
 
 #: Arrow types of the ``raw_transactions`` columns; only ``currency`` may be missing.
-_RAW_TRANSACTION_TYPES = {
-    PARTITION_COLUMN: TEXT,
-    "transaction_id": TEXT,
-    "timestamp": UTC_MICROS,
-    "sender": TEXT,
-    "receiver": TEXT,
-    "amount": pa.float64(),
-    "currency": TEXT,
-    "source_file": TEXT,
-    "line": pa.int64(),
-}
-
+#: `RAW_TRANSACTION_SCHEMA` as the day's streamed tables hold it: text (the day too) as
+#: ``large_string``, every column but ``currency`` required.
 _RAW_TRANSACTION_SCHEMA = pa.schema(
     [
-        pa.field(name, _RAW_TRANSACTION_TYPES[name], nullable=name == "currency")
-        for name in RAW_TRANSACTION_COLUMNS
+        pa.field(
+            f.name,
+            TEXT if f.type in (pa.string(), DAY) else f.type,
+            nullable=f.name == "currency",
+        )
+        for f in RAW_TRANSACTION_SCHEMA
     ]
 )
 
