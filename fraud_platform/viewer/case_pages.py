@@ -26,7 +26,7 @@ from fraud_platform.defs.cases.queue import (
     CounterpartySide,
     QueueFilter,
 )
-from fraud_platform.viewer.pages import dataset_path, document, list_table
+from fraud_platform.viewer.pages import Column, dataset_path, document, list_table
 
 QUEUE_PATH = "/alerts"
 LOGIN_PATH = "/login"
@@ -290,35 +290,35 @@ def _counterparty_table(
     )
 
 
-def _other_alert_row(row: Any) -> str:
-    return (
-        f'<tr><td><a href="{escape(case_path(str(row.alert_id)))}">'
-        f"{_text(row.partition_date)}</a></td>"
-        f'<td class="num risk">{_risk(row.risk_score)}</td><td>{_text(row.pattern)}</td>'
-        f"<td>{decision_text(row.decision, row.category)}</td></tr>"
-    )
+_OTHER_ALERT_COLUMNS = (
+    Column(
+        "day",
+        lambda row: (
+            f'<a href="{escape(case_path(str(row.alert_id)))}">{_text(row.partition_date)}</a>'
+        ),
+    ),
+    Column("risk", lambda row: _risk(row.risk_score), "num risk"),
+    Column("pattern", lambda row: _text(row.pattern)),
+    Column("decision", lambda row: decision_text(row.decision, row.category)),
+)
+_DECISION_COLUMNS = (
+    Column("when", lambda row: _time(row.decided_at)),
+    Column("analyst", lambda row: _text(row.analyst)),
+    Column("decision", lambda row: decision_text(row.decision)),
+    Column("category", lambda row: _text(row.category)),
+    Column("note", lambda row: _text(row.note), "note"),
+)
 
 
 def _other_alerts(frame: pd.DataFrame) -> str:
-    head = '<th>day</th><th class="num">risk</th><th>pattern</th><th>decision</th>'
     empty = "No alerts on other days."
-    return list_table(frame, "other-alerts", "others", head, _other_alert_row, empty)
-
-
-def _decision_row(row: Any) -> str:
-    return (
-        f"<tr><td>{_time(row.decided_at)}</td><td>{_text(row.analyst)}</td>"
-        f"<td>{decision_text(row.decision)}</td><td>{_text(row.category)}</td>"
-        f'<td class="note">{_text(row.note)}</td></tr>'
-    )
+    return list_table(frame, "other-alerts", "others", _OTHER_ALERT_COLUMNS, empty)
 
 
 def _history(frame: pd.DataFrame) -> str:
     """Every decision on the alert, newest first; notes as text, line breaks kept by CSS."""
-    head = "<th>when</th><th>analyst</th><th>decision</th><th>category</th><th>note</th>"
-    return list_table(
-        frame.iloc[::-1], "history", "history", head, _decision_row, "No decision yet."
-    )
+    newest_first = frame.iloc[::-1]
+    return list_table(newest_first, "history", "history", _DECISION_COLUMNS, "No decision yet.")
 
 
 def _decision_form(alert_id: str, visitor: Visitor, values: Mapping[str, str]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -79,18 +80,38 @@ def _count(value: object) -> str:
     return "" if value is None or pd.isna(value) else f"{int(value):,}"
 
 
+@dataclass(frozen=True)
+class Column:
+    """One column of a list table, stated once for its heading and its cells.
+
+    ``cell`` makes the cell's (escaped) content from a row of ``itertuples``; ``css`` is the
+    cell's class. A numeric cell ("num" among its classes) gets a right-aligned heading.
+    """
+
+    heading: str
+    cell: Callable[[Any], str]
+    css: str = ""
+
+    def heading_html(self) -> str:
+        numeric = "num" in self.css.split()
+        return f'<th class="num">{self.heading}</th>' if numeric else f"<th>{self.heading}</th>"
+
+    def cell_html(self, row: Any) -> str:
+        css = f' class="{self.css}"' if self.css else ""
+        return f"<td{css}>{self.cell(row)}</td>"
+
+
 def list_table(
     frame: pd.DataFrame,
     element_id: str,
     css_class: str,
-    head: str,
-    row: Callable[[Any], str],
+    columns: Sequence[Column],
     empty: str,
     *,
     limit: tuple[int, str] | None = None,
 ) -> str:
-    """A list on a page: each of ``frame``'s rows as ``row`` makes it (from ``itertuples``) under
-    one heading row (``head``: its ``<th>`` cells); the ``empty`` note, same id, when no rows.
+    """A list on a page: a heading row from ``columns``, then a row of their cells for each of
+    ``frame``'s rows; the ``empty`` note, same id, when there are none.
 
     ``limit`` ``(n, what)`` lists the first n rows, then says how many ``what`` were left out.
     """
@@ -101,7 +122,11 @@ def list_table(
         listed = frame.head(limit[0])
         if len(frame) > len(listed):
             more = f'<p class="more">and {len(frame) - len(listed):,} more {limit[1]}</p>'
-    rows = "".join(row(item) for item in listed.itertuples(index=False))
+    head = "".join(column.heading_html() for column in columns)
+    rows = "".join(
+        "<tr>" + "".join(column.cell_html(item) for column in columns) + "</tr>"
+        for item in listed.itertuples(index=False)
+    )
     return (
         f'<table class="{css_class}" id="{element_id}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{rows}</tbody></table>{more}"

@@ -21,7 +21,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -42,7 +42,7 @@ from fraud_platform.partitions import FIRST_DAY
 from fraud_platform.tables import PARTITION_COLUMN
 from fraud_platform.viewer import data
 from fraud_platform.viewer.case_pages import QUEUE_PATH
-from fraud_platform.viewer.pages import dataset_path, document, list_table
+from fraud_platform.viewer.pages import Column, dataset_path, document, list_table
 
 if TYPE_CHECKING:
     from fraud_platform.storage.warehouse import PostgresWarehouse
@@ -184,42 +184,33 @@ def _days_table(per_day: pd.DataFrame, decisions: pd.DataFrame, published: set[s
     )
 
 
-def _repeat_row(row: Any) -> str:
-    return (
-        f'<tr><td class="account">{escape(str(row.account))}</td>'
-        f'<td class="num">{int(row.days_high_risk):,}</td><td>{escape(str(row.days))}</td>'
-        f'<td class="num risk">{float(row.max_risk):.3f}</td></tr>'
-    )
+_REPEAT_COLUMNS = (
+    Column("account", lambda row: escape(str(row.account)), "account"),
+    Column("days", lambda row: f"{int(row.days_high_risk):,}", "num"),
+    Column("high risk on", lambda row: escape(str(row.days))),
+    Column("max risk", lambda row: f"{float(row.max_risk):.3f}", "num risk"),
+)
+_CLUSTER_COLUMNS = (
+    Column("from day", lambda row: escape(str(row.from_day))),
+    Column("cluster", lambda row: str(int(row.from_cluster)), "num"),
+    Column("to day", lambda row: escape(str(row.to_day))),
+    Column("cluster", lambda row: str(int(row.to_cluster)), "num"),
+    Column("overlap", lambda row: f"{float(row.overlap):.0%}", "num"),
+    Column("shared high-risk accounts", lambda row: f"{int(row.shared):,}", "num"),
+)
 
 
 def _repeat_table(repeat: pd.DataFrame) -> str:
-    head = (
-        '<th>account</th><th class="num">days</th><th>high risk on</th>'
-        '<th class="num">max risk</th>'
-    )
     empty = "No account was high risk on two or more days."
     limit = (MAX_LISTED, "accounts")
-    return list_table(repeat, "repeat-accounts", "repeat", head, _repeat_row, empty, limit=limit)
-
-
-def _cluster_row(row: Any) -> str:
-    return (
-        f'<tr><td>{escape(str(row.from_day))}</td><td class="num">{int(row.from_cluster)}</td>'
-        f'<td>{escape(str(row.to_day))}</td><td class="num">{int(row.to_cluster)}</td>'
-        f'<td class="num">{float(row.overlap):.0%}</td>'
-        f'<td class="num">{int(row.shared):,}</td></tr>'
-    )
+    return list_table(repeat, "repeat-accounts", "repeat", _REPEAT_COLUMNS, empty, limit=limit)
 
 
 def _clusters_table(clusters: pd.DataFrame) -> str:
-    head = (
-        '<th>from day</th><th class="num">cluster</th><th>to day</th><th class="num">cluster</th>'
-        '<th class="num">overlap</th><th class="num">shared high-risk accounts</th>'
-    )
     empty = "No cluster persisted from one day to the next."
     limit = (MAX_LISTED, "pairs")
     return list_table(
-        clusters, "persistent-clusters", "persisting", head, _cluster_row, empty, limit=limit
+        clusters, "persistent-clusters", "persisting", _CLUSTER_COLUMNS, empty, limit=limit
     )
 
 
