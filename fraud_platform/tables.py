@@ -28,15 +28,28 @@ UUID = pa.uuid()
 UTC_TIME = pa.timestamp("us", tz="UTC")
 
 
-def _schema(*columns: tuple[str, pa.DataType] | tuple[str, pa.DataType, bool]) -> pa.Schema:
-    """An Arrow schema from ``(name, type)`` or ``(name, type, nullable)`` tuples."""
-    return pa.schema([pa.field(*column) for column in columns])
+def _schema(
+    *columns: tuple[str, pa.DataType] | tuple[str, pa.DataType, bool] | pa.Field,
+) -> pa.Schema:
+    """An Arrow schema from ``(name, type)`` or ``(name, type, nullable)`` tuples, or fields."""
+    return pa.schema([c if isinstance(c, pa.Field) else pa.field(*c) for c in columns])
+
+
+def _same(schema: pa.Schema, *names: str, nullable: bool | None = None) -> list[pa.Field]:
+    """The columns ``names`` exactly as ``schema`` states them (``nullable`` changed if given):
+    a column that means the same in two tables is typed in one place."""
+    picked = [schema.field(name) for name in names]
+    return picked if nullable is None else [f.with_nullable(nullable) for f in picked]
 
 
 #: The day column every day-level table starts with (never NULL).
 _DAY_FIELD = (PARTITION_COLUMN, DAY, False)
+#: The uuid column that ties a published day's rows to their ``datasets`` row (never NULL).
+_DATASET_ID_FIELD = ("dataset_id", UUID, False)
+#: The columns a published day's tables start with: the dataset, then its day.
+_DATASET_KEY = (_DATASET_ID_FIELD, _DAY_FIELD)
 
-
+#: ``raw_transactions``: the day's valid landing rows, where each came from.
 RAW_TRANSACTION_SCHEMA = _schema(
     _DAY_FIELD,
     ("transaction_id", pa.string()),
@@ -52,8 +65,7 @@ RAW_TRANSACTION_SCHEMA = _schema(
 #: ``rejected_transactions``: one row per refused landing row, with why.
 REJECTED_SCHEMA = _schema(
     _DAY_FIELD,
-    ("source_file", pa.string()),
-    ("line", pa.int64()),
+    *_same(RAW_TRANSACTION_SCHEMA, "source_file", "line"),
     ("field", pa.string()),
     ("reason", pa.string()),
     ("raw", pa.string()),
@@ -61,8 +73,7 @@ REJECTED_SCHEMA = _schema(
 
 EDGE_SCHEMA = _schema(
     _DAY_FIELD,
-    ("sender", pa.string()),
-    ("receiver", pa.string()),
+    *_same(RAW_TRANSACTION_SCHEMA, "sender", "receiver"),
     ("amount_total", pa.float64()),
     ("tx_count", pa.int64()),
     ("first_timestamp", UTC_TIME),
@@ -78,15 +89,14 @@ NODE_SCHEMA = _schema(
     ("account", pa.string()),
     ("in_degree", pa.int64()),  # distinct senders that paid this account
     ("out_degree", pa.int64()),  # distinct receivers this account paid
-    ("in_amount", pa.float64()),
-    ("out_amount", pa.float64()),
+    ("in_amount", pa.float64()),  # money received that day
+    ("out_amount", pa.float64()),  # money sent that day
     ("tx_count", pa.int64()),  # transfers sent plus transfers received
 )
 
 #: ``datasets``: one row per published day.
 DATASET_SCHEMA = _schema(
-    ("dataset_id", UUID, False),
-    _DAY_FIELD,
+    *_DATASET_KEY,
     ("name", pa.string()),
     ("description", pa.string()),
     ("url", pa.string()),
@@ -96,32 +106,33 @@ DATASET_SCHEMA = _schema(
     ("created_at", UTC_TIME, False),
 )
 
+#: How the viewer draws an account: its point's colour and size, and its layout position (x, y
+#: NaN where no layout was computed).
+_DRAWN_POINT = (
+    ("point_color", pa.string()),
+    ("point_size", pa.float64()),
+    ("x", pa.float64()),
+    ("y", pa.float64()),
+)
+
 #: ``dataset_nodes``: a published day's accounts, as the viewer draws them.
 DATASET_NODE_SCHEMA = _schema(
-    ("dataset_id", UUID, False),
-    _DAY_FIELD,
-    ("account", pa.string(), False),
+    *_DATASET_KEY,
+    *_same(NODE_SCHEMA, "account", nullable=False),
     ("centrality", pa.float64()),
     ("cluster", pa.int64()),
     ("risk_score", pa.float64()),
-    ("point_color", pa.string()),
-    ("point_size", pa.float64()),
-    ("x", pa.float64()),  # layout position (NaN where no layout was computed)
-    ("y", pa.float64()),
-    ("in_amount", pa.float64()),  # money received that day (NaN where not known)
-    ("out_amount", pa.float64()),
+    *_DRAWN_POINT,
+    *_same(NODE_SCHEMA, "in_amount", "out_amount"),  # NaN where not known
     ("reasons", pa.string()),  # why the account is at risk: top reasons, "; "-separated ("" none)
     ("pattern", pa.string()),  # the kind of evidence of the first reason, e.g. "relay" ("" none)
 )
 
 #: ``dataset_edges``: a published day's (sender, receiver) pairs.
 DATASET_EDGE_SCHEMA = _schema(
-    ("dataset_id", UUID, False),
-    _DAY_FIELD,
-    ("sender", pa.string(), False),
-    ("receiver", pa.string(), False),
-    ("amount_total", pa.float64()),
-    ("tx_count", pa.int64()),
+    *_DATASET_KEY,
+    *_same(EDGE_SCHEMA, "sender", "receiver", nullable=False),
+    *_same(EDGE_SCHEMA, "amount_total", "tx_count"),
 )
 
 #: An account's day as its history needs it (``account_features``' ``activity`` member): keys, not
@@ -129,8 +140,7 @@ DATASET_EDGE_SCHEMA = _schema(
 ACTIVITY_SCHEMA = _schema(
     _DAY_FIELD,
     ("account_key", pa.uint64()),  # the same for an account id on every day
-    ("in_amount", pa.float64()),
-    ("out_amount", pa.float64()),
+    *_same(NODE_SCHEMA, "in_amount", "out_amount"),
     ("counterparties", pa.int64()),  # distinct accounts paid or paid by
     ("relayed", pa.bool_()),  # passed on at least half of the day's inflow within 24 hours
 )
@@ -141,7 +151,7 @@ PAIR_SCHEMA = _schema(_DAY_FIELD, ("pair_key", pa.uint64()))
 #: Trailing behaviour of the day's accounts over the days before it (``account_history``).
 HISTORY_SCHEMA = _schema(
     _DAY_FIELD,
-    ("account", pa.string(), False),
+    *_same(NODE_SCHEMA, "account", nullable=False),
     ("history_days", pa.int64()),  # earlier days of the window with data (same for every account)
     ("days_active", pa.int64()),  # earlier days of the window on which the account moved money
     ("days_since_first_seen", pa.int64()),  # window + 1 when never seen in it
@@ -158,20 +168,18 @@ HISTORY_SCHEMA = _schema(
 #: side (direction in or out): the timeline of an analyst's case page.
 HIGH_RISK_TRANSFER_SCHEMA = _schema(
     _DAY_FIELD,
-    ("account", pa.string(), False),
+    *_same(NODE_SCHEMA, "account", nullable=False),
     ("direction", pa.string(), False),
     ("counterparty", pa.string()),
-    ("amount", pa.float64()),
-    ("timestamp", UTC_TIME),
-    ("transaction_id", pa.string()),
+    *_same(RAW_TRANSACTION_SCHEMA, "amount", "timestamp", "transaction_id"),
 )
 
 #: ``alerts``: one row per (day, high-risk account), recorded by the alert sensor.
 ALERT_SCHEMA = _schema(
     ("alert_id", UUID, False),
     _DAY_FIELD,
-    ("dataset_id", UUID, False),
-    ("account", pa.string(), False),
+    _DATASET_ID_FIELD,
+    *_same(NODE_SCHEMA, "account", nullable=False),
     ("risk_score", pa.float64(), False),
     ("cluster", pa.int64()),
     ("url", pa.string()),
@@ -193,9 +201,7 @@ ANALYST_SCHEMA = _schema(
 #: ``alert_decisions``: analysts' decisions on alerts; ``risk_score`` is the alert's when decided.
 ALERT_DECISION_SCHEMA = _schema(
     ("decision_id", UUID, False),
-    ("alert_id", UUID, False),
-    _DAY_FIELD,
-    ("account", pa.string(), False),
+    *_same(ALERT_SCHEMA, "alert_id", PARTITION_COLUMN, "account"),
     ("decision", pa.string(), False),
     ("category", pa.string()),
     ("note", pa.string()),
@@ -208,22 +214,20 @@ ALERT_DECISION_SCHEMA = _schema(
 #: feature -> value; ``label`` 1 for confirmed fraud, 0 for a dismissal).
 ANALYST_LABEL_SCHEMA = _schema(
     _DAY_FIELD,
-    ("account", pa.string(), False),
-    ("alert_id", UUID),
-    ("decision", pa.string(), False),
-    ("category", pa.string()),
+    *_same(ALERT_DECISION_SCHEMA, "account"),
+    *_same(ALERT_DECISION_SCHEMA, "alert_id", nullable=True),
+    *_same(ALERT_DECISION_SCHEMA, "decision", "category"),
     ("label", pa.int64(), False),
-    ("analyst", pa.string()),
-    ("decided_at", UTC_TIME),
+    *_same(ALERT_DECISION_SCHEMA, "analyst", "decided_at", nullable=True),
     ("features", pa.string(), False),
 )
 
 #: ``analyst_sessions``: viewer logins; the session id lives only in the browser's cookie.
 ANALYST_SESSION_SCHEMA = _schema(
     ("session_hash", pa.string(), False),
-    ("analyst", pa.string(), False),
+    *_same(ALERT_DECISION_SCHEMA, "analyst"),
     ("csrf_token", pa.string(), False),
-    ("created_at", UTC_TIME, False),
+    *_same(ANALYST_SCHEMA, "created_at"),
     ("expires_at", UTC_TIME, False),
 )
 
