@@ -147,35 +147,18 @@ def population(seed: int, accounts: int, transactions_per_day: int, world_name: 
     employers = fam.build_employers(rng, business["employer"], people, daily("employer"), scale)
     processors = bureaus = wholesalers = landlords = None
     if daily("processor"):
-        processors = fam.build_processors(
-            rng,
-            business["processor"],
-            business["settled_merchant"],
-            people,
-            daily("processor"),
-            world.settlement_lags,
-        )
+        firms, settled = business["processor"], business["settled_merchant"]
+        lags = world.settlement_lags
+        processors = fam.build_processors(rng, firms, settled, people, daily("processor"), lags)
     if daily("payroll_bureau"):
-        bureaus = fam.build_bureaus(
-            rng,
-            business["payroll_bureau"],
-            business["client"],
-            people,
-            employees,
-            scale,
-        )
+        firms, clients = business["payroll_bureau"], business["client"]
+        bureaus = fam.build_bureaus(rng, firms, clients, people, employees, scale)
     if daily("wholesale"):
         wholesalers = fam.build_wholesalers(rng, business["wholesale"], people, daily("wholesale"))
     if daily("landlord"):
         # Landlords are people who also let property; never the laundering camouflage pool.
-        landlords = fam.build_landlords(
-            rng,
-            business["lender"],
-            people[sizes.camouflage :],
-            people,
-            tenants,
-            scale,
-        )
+        letting = people[sizes.camouflage :]
+        landlords = fam.build_landlords(rng, business["lender"], letting, people, tenants, scale)
 
     found = Population(
         seed=seed,
