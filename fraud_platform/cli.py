@@ -339,6 +339,16 @@ class PlainParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
 
+_EVALUATE_HELP = (
+    "train the risk model on some generated worlds and days, and report only on others "
+    "(held-out worlds, later days), beside the rules score and PageRank"
+)
+_TRAIN_HELP = (
+    "train a risk model from generated worlds into a folder (the packaged model is built this "
+    "way; in a deployment, materialize risk_model instead)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = PlainParser(prog="fraud-platform", description=__doc__)
     # Every subcommand's parser is a PlainParser too (plain help, defaults shown).
@@ -366,12 +376,19 @@ def build_parser() -> argparse.ArgumentParser:
     sample_options(demo, days=7)
     demo.set_defaults(func=cmd_demo)
 
-    evaluate = sub.add_parser(
-        "evaluate",
-        help="train the risk model on some generated worlds and days, and report only on others "
-        "(held-out worlds, later days), beside the rules score and PageRank",
-    )
-    evaluate.add_argument("--worlds", default=None, help="comma-separated worlds (default: all)")
+    def learning_command(name: str, help_text: str, transactions: int) -> argparse.ArgumentParser:
+        """A subcommand that learns from generated worlds: which worlds, how big, which engine."""
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--worlds", default=None, help="comma-separated worlds (default: all)")
+        p.add_argument("--transactions", type=int, default=transactions, help="transfers per day")
+        p.add_argument(
+            "--engine",
+            default=None,
+            help="graph engine: auto, cpu, gpu or multigpu (default: FRAUD_GRAPH_ENGINE or auto)",
+        )
+        return p
+
+    evaluate = learning_command("evaluate", _EVALUATE_HELP, transactions=30_000)
     evaluate.add_argument("--train-seeds", default="11,12", help="seeds the models learn from")
     evaluate.add_argument("--test-seeds", default="21,22", help="seeds of the held-out worlds")
     evaluate.add_argument(
@@ -382,7 +399,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--train-days", type=int, default=6, help="days learned from")
     evaluate.add_argument("--later-days", type=int, default=3, help="later days reported on")
-    evaluate.add_argument("--transactions", type=int, default=30_000, help="transfers per day")
     evaluate.add_argument("--start", type=_day, default=_day(FIRST_DAY), help="first day (UTC)")
     evaluate.add_argument("--k", type=int, default=50, help="precision@k cut-off per day")
     evaluate.add_argument(
@@ -391,29 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="high-risk threshold (default: FRAUD_HIGH_RISK_THRESHOLD or 0.5)",
     )
-    evaluate.add_argument(
-        "--engine",
-        default=None,
-        help="graph engine: auto, cpu, gpu or multigpu (default: FRAUD_GRAPH_ENGINE or auto)",
-    )
     evaluate.set_defaults(func=cmd_evaluate)
 
-    train = sub.add_parser(
-        "train",
-        help="train a risk model from generated worlds into a folder (the packaged model is "
-        "built this way; in a deployment, materialize risk_model instead)",
-    )
-    train.add_argument("--worlds", default=None, help="comma-separated worlds (default: all)")
+    train = learning_command("train", _TRAIN_HELP, transactions=40_000)
     train.add_argument("--seeds", default="101,202", help="seeds of each world")
     train.add_argument("--days", type=int, default=14, help="consecutive days per world")
-    train.add_argument("--transactions", type=int, default=40_000, help="transfers per day")
     train.add_argument(
         "--out", default="fraud_platform/defs/model/packaged", help="folder to write the model to"
-    )
-    train.add_argument(
-        "--engine",
-        default=None,
-        help="graph engine: auto, cpu, gpu or multigpu (default: FRAUD_GRAPH_ENGINE or auto)",
     )
     train.set_defaults(func=cmd_train)
 
