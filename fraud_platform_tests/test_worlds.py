@@ -20,6 +20,7 @@ from fraud_platform.sample_data import (
     world_names,
 )
 from fraud_platform.sample_data import generator as gen
+from fraud_platform.sample_data import worlds as worlds_module
 
 #: A Saturday: the week has a weekend, five business days and the start of a month.
 WEEK_START = dt.date(2024, 9, 28)
@@ -92,6 +93,21 @@ def test_the_registry_names_five_worlds_that_differ():
 def test_an_unknown_world_is_refused_with_the_known_names():
     with pytest.raises(ValueError, match=r"unknown world 'atlantis'.*retail_bank.*cross_border"):
         SampleConfig(world="atlantis")
+
+
+def test_a_world_table_is_checked_when_read():
+    """worlds.toml is read through World: a mistyped key or a bad share names the world."""
+    spec = {"summary": "s", "id_format": "acc", "families": {"merchant": 0.1, "employer": 0.01}}
+    spec["laundering"] = {"fan_in": 1.0}
+    world = worlds_module._world("toy", spec)
+    assert world.families == (("merchant", 0.1), ("employer", 0.01))
+    assert world.laundering == (("fan_in", 1.0),) and world.hop_minutes == (10.0, 480.0)
+    with pytest.raises(ValueError, match=r"worlds.toml: world toy: .*'fraud_shares'"):
+        worlds_module._world("toy", {**spec, "fraud_shares": 0.01})
+    with pytest.raises(ValueError, match=r"world toy: families take over 45%"):
+        worlds_module._world("toy", {**spec, "families": {"merchant": 0.4, "employer": 0.1}})
+    with pytest.raises(ValueError, match=r"world toy: .*'summary'"):
+        worlds_module._world("toy", {k: v for k, v in spec.items() if k != "summary"})
 
 
 # ---- every world makes a sound day -----------------------------------------------------------

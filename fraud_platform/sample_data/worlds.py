@@ -4,11 +4,16 @@ A model trained on one generator learns that generator. Evaluation therefore tra
 worlds and reports on others: each world changes the mix of legitimate families (including the
 look-alikes of laundering that real networks have), the amount scale, how fast and over how many
 days laundering moves, which laundering typologies are present, and the shape of account ids.
+The worlds themselves are data, in ``worlds.toml`` beside this module; `World` states what a
+world may say and checks it.
 """
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
+from importlib import resources
+from typing import Any
 
 #: Laundering typologies, after IBM's AMLworld list.
 FRAUD_TYPOLOGIES = (
@@ -96,145 +101,32 @@ class World:
         return tuple(name for name in FRAUD_TYPOLOGIES if weights.get(name, 0.0) > 0)
 
 
-WORLDS: dict[str, World] = {
-    world.name: world
-    for world in (
-        World(
-            name="retail_bank",
-            summary="a high-street bank: every family, moderate hops, some structuring",
-            id_format="acc",
-            families=(
-                ("merchant", 0.12),
-                ("employer", 0.04),
-                ("processor", 0.04),
-                ("payroll_bureau", 0.003),
-                ("wholesale", 0.015),
-                ("landlord", 0.001),
-                ("exchange", 0.02),
-                ("bill_split", 0.02),
-                ("one_off", 0.003),
-            ),
-            laundering=tuple((name, 1.0) for name in FRAUD_TYPOLOGIES),
-        ),
-        World(
-            name="payments_company",
-            summary="processors and marketplaces dominate; slow, multi-day laundering; hex ids",
-            id_format="hex",
-            families=(
-                ("processor", 0.24),
-                ("merchant", 0.06),
-                ("employer", 0.01),
-                ("payroll_bureau", 0.002),
-                ("exchange", 0.02),
-                ("bill_split", 0.04),
-                ("one_off", 0.002),
-            ),
-            laundering=(
-                ("fan_in", 1.5),
-                ("fan_out", 1.0),
-                ("scatter_gather", 1.0),
-                ("gather_scatter", 1.5),
-                ("random_chain", 1.0),
-                ("bipartite", 0.7),
-            ),
-            fraud_share=0.008,
-            hop_minutes=(60.0, 1_800.0),
-            multi_day_share=0.55,
-            fresh_share=0.35,
-            dormant_share=0.05,
-            structuring_share=0.0,
-            exchange_structuring_share=0.0,
-            settlement_lags=(1, 2, 2, 3),
-            currency_shares=(0.5, 0.4, 0.1),
-        ),
-        World(
-            name="small_business",
-            summary="wholesalers, landlords and payroll bureaus; dormant shells; IBAN ids",
-            id_format="iban",
-            families=(
-                ("wholesale", 0.12),
-                ("payroll_bureau", 0.007),
-                ("landlord", 0.0025),
-                ("employer", 0.03),
-                ("merchant", 0.05),
-                ("processor", 0.03),
-                ("one_off", 0.005),
-            ),
-            laundering=(
-                ("cycle", 1.0),
-                ("stack", 1.2),
-                ("bipartite", 1.2),
-                ("fan_in", 1.0),
-                ("gather_scatter", 0.8),
-                ("random_chain", 0.8),
-            ),
-            amount_scale=3.0,
-            fraud_share=0.015,
-            hop_minutes=(120.0, 1_800.0),
-            multi_day_share=0.35,
-            fresh_share=0.1,
-            dormant_share=0.3,
-            structuring_share=0.05,
-            exchange_structuring_share=0.0,
-            currency_shares=(0.1, 0.2, 0.7),
-        ),
-        World(
-            name="crypto_offramp",
-            summary="exchanges and cash-out points, structuring on both sides, fast hops; uuids",
-            id_format="uuid",
-            families=(
-                ("exchange", 0.15),
-                ("merchant", 0.08),
-                ("employer", 0.02),
-                ("processor", 0.03),
-                ("bill_split", 0.03),
-                ("one_off", 0.004),
-            ),
-            laundering=(
-                ("fan_in", 1.2),
-                ("scatter_gather", 1.5),
-                ("gather_scatter", 1.2),
-                ("fan_out", 1.0),
-                ("random_chain", 1.0),
-                ("cycle", 0.6),
-            ),
-            fraud_share=0.016,
-            hop_minutes=(1.0, 90.0),
-            multi_day_share=0.1,
-            fresh_share=0.45,
-            dormant_share=0.1,
-            structuring_share=0.2,
-            exchange_structuring_share=0.08,
-            currency_shares=(0.8, 0.15, 0.05),
-        ),
-        World(
-            name="cross_border",
-            summary="another currency (x8 amounts), slow hops often next day; numeric ids",
-            id_format="numeric",
-            families=(
-                ("merchant", 0.08),
-                ("employer", 0.03),
-                ("processor", 0.05),
-                ("wholesale", 0.04),
-                ("exchange", 0.03),
-                ("landlord", 0.001),
-                ("bill_split", 0.01),
-                ("one_off", 0.006),
-            ),
-            laundering=tuple((name, 1.0) for name in FRAUD_TYPOLOGIES),
-            amount_scale=8.0,
-            fraud_share=0.01,
-            hop_minutes=(360.0, 2_400.0),
-            multi_day_share=0.6,
-            fresh_share=0.15,
-            dormant_share=0.2,
-            structuring_share=0.0,
-            exchange_structuring_share=0.0,
-            settlement_lags=(2, 2, 3),
-            currency_shares=(0.3, 0.3, 0.4),
-        ),
-    )
-}
+#: Where the worlds are stated: one TOML table each, checked by `World` when read.
+WORLDS_FILE = "worlds.toml"
+#: Fields given as TOML arrays, held as tuples (a `World` is frozen and hashable).
+_TUPLE_FIELDS = ("hop_minutes", "settlement_lags", "currency_shares")
+
+
+def _world(name: str, spec: dict[str, Any]) -> World:
+    """One world from its TOML table; an unknown or missing key is an error naming the world."""
+    values = dict(spec)
+    for key in ("families", "laundering"):
+        values[key] = tuple(values.get(key, {}).items())
+    for key in _TUPLE_FIELDS:
+        if key in values:
+            values[key] = tuple(values[key])
+    try:
+        return World(name=name, **values)
+    except TypeError as error:
+        raise ValueError(f"{WORLDS_FILE}: world {name}: {error}") from None
+
+
+def _read_worlds() -> dict[str, World]:
+    text = resources.files(__package__).joinpath(WORLDS_FILE).read_text(encoding="utf-8")
+    return {name: _world(name, spec) for name, spec in tomllib.loads(text).items()}
+
+
+WORLDS: dict[str, World] = _read_worlds()
 
 
 def world_names() -> tuple[str, ...]:
