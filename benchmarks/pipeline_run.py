@@ -20,7 +20,6 @@ PROCESS_STARTED = time.time()
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
-import functools  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import threading  # noqa: E402
@@ -29,6 +28,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import psutil  # noqa: E402
+from timers import timed  # noqa: E402  (benchmarks/, this script's folder)
 
 #: Wall-clock intervals recorded by the wrappers: label, start, end (seconds since the epoch) and
 #: whether the run's main thread made the call (Louvain and the dataset's Parquet write run on
@@ -48,16 +48,11 @@ LOCATIONS = {
 def _timed(label: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` recording one interval per call under ``label`` (also when it raises)."""
 
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        start = time.time()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            main = threading.current_thread() is threading.main_thread()
-            INTERVALS.append({"label": label, "start": start, "end": time.time(), "main": main})
+    def keep(start: float, end: float) -> None:
+        main = threading.current_thread() is threading.main_thread()
+        INTERVALS.append({"label": label, "start": start, "end": end, "main": main})
 
-    return wrapper
+    return timed(function, keep, clock=time.time)
 
 
 def _wrap(owner: Any, name: str, label: str, *, required: bool = True) -> None:

@@ -32,19 +32,15 @@ from psycopg import sql
 
 from fraud_platform.definitions import daily_assets
 from fraud_platform.defs.alerts import alert_resources, alert_sensors
+from fraud_platform.defs.alerts import logic as alert_logic
 from fraud_platform.defs.alerts.logic import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     AlertCursor,
-    RunFailure,
-    StepFailure,
     alert_id_for,
     alert_notification,
     build_alerts,
     days_of_materialization,
-    failure_notification,
-    group_messages,
-    run_partitions,
     scrub,
     url_origin,
     url_secrets,
@@ -225,7 +221,7 @@ def test_one_message_per_day_and_batch_with_the_top_accounts() -> None:
             "dataset_name",
         ],
     )
-    messages = group_messages(pending, top_n=2, threshold=0.8)
+    messages = alert_logic.group_messages(pending, top_n=2, threshold=0.8)
     assert [(m.partition_date, m.count) for m in messages] == [(DAY1, 3), (DAY1, 1), (DAY2, 1)]
     first_message = messages[0]
     assert [(a.account, a.risk_score, a.cluster) for a in first_message.top] == [
@@ -234,7 +230,10 @@ def test_one_message_per_day_and_batch_with_the_top_accounts() -> None:
     ]
     assert sorted(first_message.alert_ids) == ["a1", "a2", "a3"]
     # The key depends on the alerts only: same set, same key; another set, another key.
-    assert first_message.key == group_messages(pending.iloc[::-1], top_n=5, threshold=0.8)[0].key
+    assert (
+        first_message.key
+        == alert_logic.group_messages(pending.iloc[::-1], top_n=5, threshold=0.8)[0].key
+    )
     assert len({m.key for m in messages}) == 3
     text = alert_notification(first_message).text
     assert text.splitlines() == [
@@ -247,7 +246,7 @@ def test_one_message_per_day_and_batch_with_the_top_accounts() -> None:
     ]
     assert "the dataset of 2024-10-02" in alert_notification(messages[2]).text
     with pytest.raises(ValueError):
-        group_messages(pending, top_n=0, threshold=0.8)
+        alert_logic.group_messages(pending, top_n=0, threshold=0.8)
 
 
 def test_days_of_a_materialization_single_or_range() -> None:
@@ -256,9 +255,9 @@ def test_days_of_a_materialization_single_or_range() -> None:
     range_tags = {ASSET_PARTITION_RANGE_START_TAG: DAY1, ASSET_PARTITION_RANGE_END_TAG: DAY3}
     assert days_of_materialization(None, range_tags, daily_partitions) == [DAY1, DAY2, DAY3]
     assert days_of_materialization(None, {}, daily_partitions) == []
-    assert run_partitions(range_tags) == f"{DAY1}...{DAY3}"
-    assert run_partitions({"dagster/partition": DAY1}) == DAY1
-    assert run_partitions({}) is None
+    assert alert_logic.run_partitions(range_tags) == f"{DAY1}...{DAY3}"
+    assert alert_logic.run_partitions({"dagster/partition": DAY1}) == DAY1
+    assert alert_logic.run_partitions({}) is None
 
 
 def test_cursor_round_trip_and_unreadable_cursor() -> None:
@@ -275,12 +274,12 @@ def test_secrets_are_scrubbed_and_urls_reduced_to_their_origin() -> None:
     secrets = url_secrets(url)
     assert {url, "pw-1234", TOKEN} <= set(secrets)
     assert scrub(f"POST {url} failed; token {TOKEN}", secrets) == "POST *** failed; token ***"
-    notice = failure_notification(
-        RunFailure(
+    notice = alert_logic.failure_notification(
+        alert_logic.RunFailure(
             job_name="daily_fraud_job",
             run_id="r1",
             partitions=DAY1,
-            steps=(StepFailure("fraud_dataset", f"ValueError: bad {TOKEN}"),),
+            steps=(alert_logic.StepFailure("fraud_dataset", f"ValueError: bad {TOKEN}"),),
             message="Execution of run for daily_fraud_job failed.",
         ),
         secrets,
@@ -292,7 +291,9 @@ def test_secrets_are_scrubbed_and_urls_reduced_to_their_origin() -> None:
 
 
 def test_webhook_errors_never_quote_the_url(receiver: Receiver) -> None:
-    notice = failure_notification(RunFailure("job", "r1", None, (), "failed"))
+    notice = alert_logic.failure_notification(
+        alert_logic.RunFailure("job", "r1", None, (), "failed")
+    )
     dead = WebhookChannel(url=f"http://127.0.0.1:{closed_port()}/hook?token={TOKEN}")
     with pytest.raises(DeliveryError) as refused:
         dead.deliver(notice)

@@ -38,36 +38,20 @@ from fraud_platform.defs.analytics.scoring import (
 )
 from fraud_platform.defs.features.assets import account_features, account_history
 from fraud_platform.defs.graph.assets import transaction_graph
+from fraud_platform.defs.graph.logic import build_transaction_graph
 from fraud_platform.defs.ingest.assets import raw_transactions
 from fraud_platform.deployment import deployment_resources
 from fraud_platform.settings import Settings
-from fraud_platform.tables import NODE_COLUMNS
 
 DAY = "2024-10-02"
 
 
 def graph_tables(transfers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The (nodes, edges) tables the graph asset would produce for ``sender, receiver, amount``."""
-    edges = (
-        transfers.groupby(["sender", "receiver"], sort=False)
-        .agg(amount_total=("amount", "sum"), tx_count=("amount", "size"))
-        .reset_index()
-    )
-    out = edges.groupby("sender").agg(
-        out_degree=("receiver", "size"),
-        out_amount=("amount_total", "sum"),
-        sent=("tx_count", "sum"),
-    )
-    into = edges.groupby("receiver").agg(
-        in_degree=("sender", "size"), in_amount=("amount_total", "sum"), got=("tx_count", "sum")
-    )
-    nodes = out.join(into, how="outer").fillna(0).rename_axis("account").reset_index()
-    nodes["tx_count"] = (nodes["sent"] + nodes["got"]).astype("int64")
-    for column in ("in_degree", "out_degree"):
-        nodes[column] = nodes[column].astype("int64")
-    nodes["partition_date"] = DAY
-    edges["partition_date"] = DAY
-    return nodes[list(NODE_COLUMNS)], edges
+    """The (nodes, edges) tables the graph asset produces for ``sender, receiver, amount``
+    (every transfer at noon of ``DAY``): built by the platform's own graph step."""
+    noon = pd.Timestamp(f"{DAY}T12:00:00", tz="UTC")
+    graph = build_transaction_graph(transfers.assign(timestamp=noon, partition_date=DAY))
+    return graph.nodes, graph.edges
 
 
 def transfers_of(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
@@ -217,7 +201,9 @@ def test_mismatched_inputs_are_refused(pagerank, clusters, message: str):
 
 
 def test_edges_naming_unknown_accounts_are_refused():
-    edges = pd.concat([TINY_EDGES, TINY_EDGES.iloc[:1].assign(receiver="stranger")])
+    # Edges matched by account name (no node rows given, as from outside the graph step).
+    by_name = TINY_EDGES.drop(columns=["sender_node", "receiver_node"])
+    edges = pd.concat([by_name, by_name.iloc[:1].assign(receiver="stranger")])
     with pytest.raises(ValueError, match="lack"):
         score_accounts(TINY_NODES, edges, TINY_PAGERANK, TINY_CLUSTERS)
 
