@@ -354,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     # Every subcommand's parser is a PlainParser too (plain help, defaults shown).
     sub = parser.add_subparsers(dest="command", required=True, parser_class=PlainParser)
 
+    def worlds_file_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--worlds-file",
+            default=None,
+            help="a TOML file of more worlds, written like the packaged worlds.toml",
+        )
+
     def sample_options(p: argparse.ArgumentParser, days: int) -> None:
         p.add_argument("--start", type=_day, default=_day(FIRST_DAY), help="first day (UTC)")
         p.add_argument("--days", type=int, default=days, help="number of days")
@@ -362,12 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--world", default="retail_bank", help="sample world (list them: fraud-platform worlds)"
         )
+        worlds_file_option(p)
 
     gen = sub.add_parser("generate", help="write sample transaction files to the landing zone")
     sample_options(gen, days=7)
     gen.set_defaults(func=cmd_generate)
 
     worlds = sub.add_parser("worlds", help="list the sample worlds the generator can make")
+    worlds_file_option(worlds)
     worlds.set_defaults(func=cmd_worlds)
 
     demo = sub.add_parser(
@@ -380,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
         """A subcommand that learns from generated worlds: which worlds, how big, which engine."""
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--worlds", default=None, help="comma-separated worlds (default: all)")
+        worlds_file_option(p)
         p.add_argument("--transactions", type=int, default=transactions, help="transfers per day")
         p.add_argument(
             "--engine",
@@ -449,9 +459,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _register_worlds(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Worlds of ``--worlds-file`` join the packaged ones for this command; a bad file or an
+    unknown ``--world`` is a usage error naming it, not a traceback."""
+    if getattr(args, "worlds_file", None) is None and getattr(args, "world", None) is None:
+        return
+    from fraud_platform.sample_data.worlds import add_worlds, get_world
+
+    try:
+        if args.worlds_file is not None:
+            add_worlds(args.worlds_file)
+        if getattr(args, "world", None) is not None:
+            get_world(args.world)
+    except ValueError as error:
+        parser.error(str(error))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _register_worlds(parser, args)
     if args.command == "analysts" and args.action != "list" and not args.name:
         parser.error(f"analysts {args.action} needs a NAME")
     return int(args.func(args))

@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from dagster_cli import fraud_platform_cli
 
 from fraud_platform.sample_data import (
     FRAUD_TYPOLOGIES,
@@ -108,6 +109,85 @@ def test_a_world_table_is_checked_when_read():
         worlds_module._world("toy", {**spec, "families": {"merchant": 0.4, "employer": 0.1}})
     with pytest.raises(ValueError, match=r"world toy: .*'summary'"):
         worlds_module._world("toy", {k: v for k, v in spec.items() if k != "summary"})
+
+
+QUIET_BANK = """
+[quiet_bank]
+summary = "few launderers, slow hops, hex ids"
+id_format = "hex"
+fraud_share = 0.003
+hop_minutes = [60.0, 2400.0]
+
+[quiet_bank.families]
+merchant = 0.2
+employer = 0.05
+
+[quiet_bank.laundering]
+fan_in = 1.0
+cycle = 2.0
+"""
+
+
+@pytest.fixture
+def registry():
+    """The world registry, restored after the test (add_worlds registers for the process)."""
+    before = dict(WORLDS)
+    yield WORLDS
+    WORLDS.clear()
+    WORLDS.update(before)
+
+
+def test_a_worlds_file_adds_worlds_that_generate_days(tmp_path, registry):
+    path = tmp_path / "mine.toml"
+    path.write_text(QUIET_BANK, encoding="utf-8")
+    assert worlds_module.add_worlds(path) == ("quiet_bank",)
+    assert world_names()[-1] == "quiet_bank" and world_names()[0] == "retail_bank"
+    quiet = registry["quiet_bank"]
+    assert quiet.hop_minutes == (60.0, 2400.0) and quiet.present_typologies == ("fan_in", "cycle")
+    day = generate_day(
+        dt.date(2026, 1, 5),
+        SampleConfig(transactions_per_day=4000, world="quiet_bank", malformed_rate=0.0),
+    )
+    assert day.transactions["sender"].str.fullmatch(ID_PATTERNS["payments_company"]).all()
+    fraud = day.ground_truth[day.ground_truth["is_fraud"]]
+    assert set(fraud["typology"]) <= {"fan_in", "cycle"} and len(fraud) > 0
+    with pytest.raises(ValueError, match=r"mine.toml: quiet_bank already named"):
+        worlds_module.add_worlds(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[a\n", r"bad.toml: not valid TOML"),
+        ("", r"bad.toml: no world in it"),
+        ("x = 1", r"bad.toml: x must be a table"),
+        (QUIET_BANK.replace('"hex"', '"base64"'), r"bad.toml: world quiet_bank: id_format must"),
+        (
+            QUIET_BANK.replace("retail_bank", "x").replace("[quiet_bank]", "[retail_bank]"),
+            "retail_bank",
+        ),
+    ],
+)
+def test_a_bad_worlds_file_names_itself_and_registers_nothing(tmp_path, registry, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    before = world_names()
+    with pytest.raises(ValueError, match=message):
+        worlds_module.add_worlds(path)
+    assert world_names() == before
+
+
+def test_the_cli_takes_a_worlds_file_and_refuses_unknown_worlds_without_a_traceback(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(QUIET_BANK, encoding="utf-8")
+    listed = fraud_platform_cli("worlds", "--worlds-file", str(path))
+    assert listed.returncode == 0, listed.stderr
+    assert "quiet_bank" in listed.stdout and "retail_bank" in listed.stdout
+    unknown = fraud_platform_cli("generate", "--world", "atlantis", "--days", "1")
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert "error: unknown world 'atlantis'" in unknown.stderr
+    missing = fraud_platform_cli("evaluate", "--worlds-file", str(tmp_path / "none.toml"))
+    assert missing.returncode == 2 and "cannot read the worlds file" in missing.stderr
 
 
 # ---- every world makes a sound day -----------------------------------------------------------

@@ -13,7 +13,9 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from pathlib import Path
+
+from fraud_platform.sample_data.text import ID_FORMATS
 
 #: Laundering typologies, after IBM's AMLworld list.
 FRAUD_TYPOLOGIES = (
@@ -53,7 +55,7 @@ class World:
 
     name: str
     summary: str
-    id_format: str  # see text.ID_FORMATS
+    id_format: str  # one of text.ID_FORMATS
     families: tuple[tuple[str, float], ...]  # legitimate family -> share of the day's transfers
     laundering: tuple[tuple[str, float], ...]  # typology present -> relative weight
     amount_scale: float = 1.0  # every amount, as in another currency
@@ -69,6 +71,8 @@ class World:
     currency_shares: tuple[float, float, float] = (0.72, 0.24, 0.04)  # USD, EUR, GBP
 
     def __post_init__(self) -> None:
+        if self.id_format not in ID_FORMATS:
+            raise ValueError(f"world {self.name}: id_format must be one of {', '.join(ID_FORMATS)}")
         names = [name for name, _ in self.families]
         unknown = sorted(set(names) - set(LEGITIMATE_TYPOLOGIES))
         if unknown:
@@ -107,8 +111,10 @@ WORLDS_FILE = "worlds.toml"
 _TUPLE_FIELDS = ("hop_minutes", "settlement_lags", "currency_shares")
 
 
-def _world(name: str, spec: dict[str, Any]) -> World:
+def _world(name: str, spec: object, source: str = WORLDS_FILE) -> World:
     """One world from its TOML table; an unknown or missing key is an error naming the world."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"{source}: {name} must be a table ([{name}]) of a world's settings")
     values = dict(spec)
     for key in ("families", "laundering"):
         values[key] = tuple(values.get(key, {}).items())
@@ -117,8 +123,10 @@ def _world(name: str, spec: dict[str, Any]) -> World:
             values[key] = tuple(values[key])
     try:
         return World(name=name, **values)
-    except TypeError as error:
-        raise ValueError(f"{WORLDS_FILE}: world {name}: {error}") from None
+    except TypeError as error:  # a key World does not have, or one it needs
+        raise ValueError(f"{source}: world {name}: {error}") from None
+    except ValueError as error:  # World's own checks, which name the world
+        raise ValueError(f"{source}: {error}") from None
 
 
 def _read_worlds() -> dict[str, World]:
@@ -141,3 +149,25 @@ def get_world(name: str) -> World:
         raise ValueError(
             f"unknown world {name!r}; expected one of {', '.join(world_names())}"
         ) from None
+
+
+def add_worlds(path: str | Path) -> tuple[str, ...]:
+    """Register the worlds of a TOML file written like ``worlds.toml`` (e.g. a network's own
+    make-up, to evaluate on); a name already registered is refused. Returns the names added."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ValueError(f"cannot read the worlds file {source}: {error.strerror}") from None
+    try:
+        specs = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{source}: not valid TOML: {error}") from None
+    found = {name: _world(name, spec, str(source)) for name, spec in specs.items()}
+    taken = sorted(set(found) & set(WORLDS))
+    if taken:
+        raise ValueError(f"{source}: {', '.join(taken)} already named; give the world another name")
+    if not found:
+        raise ValueError(f"{source}: no world in it (one [name] table per world)")
+    WORLDS.update(found)
+    return tuple(found)
