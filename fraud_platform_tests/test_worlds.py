@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -153,6 +154,17 @@ def test_a_worlds_file_adds_worlds_that_generate_days(tmp_path, registry):
     assert set(fraud["typology"]) <= {"fan_in", "cycle"} and len(fraud) > 0
     with pytest.raises(ValueError, match=r"mine.toml: quiet_bank already named"):
         worlds_module.add_worlds(path)
+
+
+def test_the_stress_worlds_file_loads_beside_the_packaged_worlds(registry):
+    """The README's evaluation on worlds nobody tuned on reads this file."""
+    path = Path(__file__).resolve().parents[1] / "fraud_platform/evaluation/stress_worlds.toml"
+    assert worlds_module.add_worlds(path) == ("sparse_fraud", "wholesale_hub")
+    assert registry["sparse_fraud"].fraud_share < min(
+        w.fraud_share
+        for name, w in registry.items()
+        if name not in ("sparse_fraud", "wholesale_hub")
+    )
 
 
 @pytest.mark.parametrize(
