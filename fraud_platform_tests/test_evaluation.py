@@ -12,6 +12,7 @@ import pytest
 from dagster_cli import fraud_platform_cli
 
 from fraud_platform.defs.analytics.engines import get_engine
+from fraud_platform.defs.model.resources import packaged_model
 from fraud_platform.evaluation.metrics import (
     family_flag_rates,
     figures,
@@ -23,6 +24,8 @@ from fraud_platform.evaluation.metrics import (
 from fraud_platform.evaluation.protocol import (
     FIRST,
     LATER,
+    PACKAGED,
+    PACKAGED_FIRST,
     UNSEEN,
     EvaluationPlan,
     run_evaluation,
@@ -103,6 +106,11 @@ def test_plan_refuses_a_split_that_would_report_on_training_data():
         EvaluationPlan(worlds=("retail_bank",))
     with pytest.raises(ValueError, match="differ"):
         EvaluationPlan(train_seeds=(1, 2), test_seeds=(2, 3))
+    # The packaged model trains nothing here: one world will do, and only test seeds are made.
+    packaged = EvaluationPlan(worlds=("retail_bank",), test_seeds=(21,), packaged=True)
+    assert packaged.seeds == (21,)
+    with pytest.raises(ValueError, match="at least one world"):
+        EvaluationPlan(worlds=(), packaged=True)
 
 
 SMALL = EvaluationPlan(
@@ -146,6 +154,64 @@ def test_protocol_reports_only_on_held_out_worlds_and_later_days(tmp_path: Path)
     assert (pagerank["recall@0.5"] == "n/a").all()  # PageRank is no probability
     targets = targets_met(result)
     assert list(targets["world"]) == list(SMALL.worlds)
+
+
+def test_the_packaged_model_is_judged_as_shipped_without_training(tmp_path: Path):
+    plan = EvaluationPlan(
+        worlds=("crypto_offramp",),
+        test_seeds=(21,),
+        first_days=1,
+        train_days=2,
+        later_days=0,
+        transactions_per_day=3_000,
+        k=10,
+        packaged=True,
+    )
+    model = packaged_model()
+    assert model is not None
+    result = run_evaluation(plan, get_engine("cpu"), str(tmp_path), packaged=model)
+    rows = result.rows
+    assert set(rows["split"]) == {PACKAGED, PACKAGED_FIRST} and set(rows["seed"]) == {21}
+    assert result.models == {"crypto_offramp": model}  # the shipped model, nothing trained
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "crypto_offramp-21"]  # no training seeds
+    assert result.model_tables[PACKAGED_FIRST]["partition_date"].unique().tolist() == [D1]
+    assert result.model_tables[PACKAGED]["partition_date"].min() == D2
+    assert list(targets_met(result, PACKAGED)["world"]) == ["crypto_offramp"]
+    packaged_rows = summary_table(result)
+    assert packaged_rows["split"].tolist()[0] == PACKAGED
+    with pytest.raises(ValueError, match="needs the packaged model"):
+        run_evaluation(plan, get_engine("cpu"), str(tmp_path / "none"))
+
+
+@pytest.mark.slow
+def test_evaluate_packaged_on_a_worlds_file(tmp_path: Path):
+    worlds = Path(__file__).resolve().parents[1] / "fraud_platform/evaluation/stress_worlds.toml"
+    completed = fraud_platform_cli(
+        "evaluate",
+        "--packaged",
+        "--worlds-file",
+        str(worlds),
+        "--worlds",
+        "wholesale_hub",
+        "--test-seeds",
+        "21",
+        "--first-days",
+        "1",
+        "--train-days",
+        "1",
+        "--later-days",
+        "0",
+        "--transactions",
+        "2000",
+        "--k",
+        "5",
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    out = completed.stdout
+    assert "the packaged model" in out and "nothing trained" in out
+    assert re.search(r"\|\s*packaged model\s*\|\s*wholesale_hub\s*\|\s*model\s*\|", out)
+    assert "Targets, packaged model" in out and "unseen world" not in out
 
 
 @pytest.mark.slow

@@ -15,6 +15,10 @@ reached average precision 0.93 on its own generator and 0.01 on a foreign one). 
 
 Labelled days are produced once per world and seed (`labelled_days`) and shared by the folds,
 so the cost is one pipeline run per day plus one training per world.
+
+With ``packaged``, nothing is trained: the model a fresh deployment scores with is judged on the
+worlds' test seeds ("packaged model", its first days apart), e.g. on a network described in a
+worlds file or at a day size it never learned from.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ METHODS = ("model", "rules", "pagerank")
 UNSEEN = "unseen world"
 FIRST = "first days"
 LATER = "later days"
+PACKAGED = "packaged model"
+PACKAGED_FIRST = "packaged, first days"
+SPLITS = (UNSEEN, FIRST, LATER, PACKAGED, PACKAGED_FIRST)
 
 
 @dataclass(frozen=True)
@@ -59,16 +66,17 @@ class EvaluationPlan:
     k: int = 50
     budget: float = 0.01
     background_share: float = 0.25
+    packaged: bool = False  # judge the packaged model: no training, no training seeds generated
 
     def __post_init__(self) -> None:
-        if len(self.worlds) < 2:
+        if not self.worlds:
+            raise ValueError("an evaluation needs at least one world")
+        if not self.packaged and len(self.worlds) < 2:
             raise ValueError("an evaluation needs at least two worlds (one is always held out)")
-        if set(self.train_seeds) & set(self.test_seeds):
+        if not self.packaged and set(self.train_seeds) & set(self.test_seeds):
             raise ValueError("training and test seeds must differ")
         if self.first_days < 0 or self.train_days < 1 or self.later_days < 0:
-            raise ValueError(
-                "train_days must be at least 1, first_days and later_days at least 0"
-            )
+            raise ValueError("train_days must be at least 1, first_days and later_days at least 0")
 
     @property
     def learned_days(self) -> int:
@@ -78,6 +86,11 @@ class EvaluationPlan:
     @property
     def days(self) -> int:
         return self.learned_days + self.later_days
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seeds generated: a packaged model is only judged, on the test seeds."""
+        return self.test_seeds if self.packaged else (*self.train_seeds, *self.test_seeds)
 
 
 @dataclass
@@ -103,12 +116,16 @@ def run_evaluation(
     engine: GraphEngine,
     workdir: str,
     progress: Callable[[str], None] | None = None,
+    packaged: RiskModel | None = None,
 ) -> EvaluationResult:
-    """Generate, train per held-out world, and collect every figure of the protocol."""
+    """Generate, train per held-out world, and collect every figure of the protocol; with a
+    ``plan.packaged`` plan, judge ``packaged`` on every world instead of training."""
+    if plan.packaged and packaged is None:
+        raise ValueError("a packaged-model evaluation needs the packaged model")
     say = progress or (lambda _text: None)
     produced: dict[tuple[str, int], list[LabelledDay]] = {}
     for world in plan.worlds:
-        for seed in (*plan.train_seeds, *plan.test_seeds):
+        for seed in plan.seeds:
             days = []
             for labelled in labelled_days(
                 world,
@@ -129,9 +146,30 @@ def run_evaluation(
             )
 
     rows: list[dict[str, object]] = []
-    model_tables: dict[str, list[pd.DataFrame]] = {UNSEEN: [], FIRST: [], LATER: []}
+    model_tables: dict[str, list[pd.DataFrame]] = {split: [] for split in SPLITS}
     models: dict[str, RiskModel] = {}
+
+    def report(world: str, model: RiskModel, splits: tuple[str, str]) -> None:
+        """The model on ``world``'s test seeds: days with history, and its first days apart."""
+        for seed in plan.test_seeds:
+            days = produced[(world, seed)]
+            parts = ((splits[0], days[plan.first_days :]), (splits[1], days[: plan.first_days]))
+            for split, part in parts:
+                if not part:
+                    continue
+                tables = _tables(part, model)
+                model_tables[split].append(tables["model"].assign(world=world, seed=seed))
+                for method, table in tables.items():
+                    rows.append(
+                        {"split": split, "world": world, "seed": seed, "method": method}
+                        | figures(table, plan.threshold, (plan.k,), plan.budget)
+                    )
+
     for held_out in plan.worlds:
+        if packaged is not None and plan.packaged:
+            models[held_out] = packaged
+            report(held_out, packaged, (PACKAGED, PACKAGED_FIRST))
+            continue
         training = [
             day
             for (world, seed), days in produced.items()
@@ -141,19 +179,7 @@ def run_evaluation(
         model = train_on_days(training, background_share=plan.background_share)
         models[held_out] = model
         say(f"  model without {held_out}: trained on {len(training)} days")
-        for seed in plan.test_seeds:
-            days = produced[(held_out, seed)]
-            parts = ((UNSEEN, days[plan.first_days :]), (FIRST, days[: plan.first_days]))
-            for split, part in parts:
-                if not part:
-                    continue
-                tables = _tables(part, model)
-                model_tables[split].append(tables["model"].assign(world=held_out, seed=seed))
-                for method, table in tables.items():
-                    rows.append(
-                        {"split": split, "world": held_out, "seed": seed, "method": method}
-                        | figures(table, plan.threshold, (plan.k,), plan.budget)
-                    )
+        report(held_out, model, (UNSEEN, FIRST))
         if plan.later_days:
             for world in plan.worlds:
                 if world == held_out:
@@ -168,8 +194,13 @@ def run_evaluation(
                     )
                     for method, table in tables.items():
                         rows.append(
-                            {"split": LATER, "world": world, "seed": seed, "method": method,
-                             "fold": held_out}
+                            {
+                                "split": LATER,
+                                "world": world,
+                                "seed": seed,
+                                "method": method,
+                                "fold": held_out,
+                            }
                             | figures(table, plan.threshold, (plan.k,), plan.budget)
                         )
     return EvaluationResult(
@@ -200,7 +231,7 @@ def summary_table(result: EvaluationResult) -> pd.DataFrame:
     k_column = f"precision_at_{plan.k}"
     rows = []
     ordered = result.rows.assign(
-        split=pd.Categorical(result.rows["split"], [UNSEEN, FIRST, LATER], ordered=True),
+        split=pd.Categorical(result.rows["split"], list(SPLITS), ordered=True),
         world=pd.Categorical(result.rows["world"], list(plan.worlds), ordered=True),
         method=pd.Categorical(result.rows["method"], list(METHODS), ordered=True),
     )
@@ -249,10 +280,10 @@ def family_rates(result: EvaluationResult, split: str = UNSEEN) -> pd.DataFrame:
     return family_flag_rates(table, result.plan.threshold)
 
 
-def targets_met(result: EvaluationResult) -> pd.DataFrame:
-    """The issue's targets per unseen world for the model: met or not, with the figure."""
+def targets_met(result: EvaluationResult, split: str = UNSEEN) -> pd.DataFrame:
+    """The detection targets per world of ``split`` for the model: met or not."""
     plan = result.plan
-    model = result.rows[(result.rows["split"] == UNSEEN) & (result.rows["method"] == "model")]
+    model = result.rows[(result.rows["split"] == split) & (result.rows["method"] == "model")]
     rows = []
     for world, group in model.groupby("world", sort=False):
         mean = group.mean(numeric_only=True)
@@ -280,6 +311,9 @@ __all__ = [
     "FIRST",
     "LATER",
     "METHODS",
+    "PACKAGED",
+    "PACKAGED_FIRST",
+    "SPLITS",
     "UNSEEN",
     "EvaluationPlan",
     "EvaluationResult",
