@@ -285,6 +285,38 @@ def test_a_column_named_twice_rejects_the_whole_file(tmp_path: Path) -> None:
     assert reason_at(result, 2) == "column(s) named more than once in the header: amount"
 
 
+def test_headers_are_matched_ignoring_case_and_spaces(tmp_path: Path) -> None:
+    """An export that capitalizes its headers is read, in CSV and in Parquet; ``Amount`` beside
+    ``amount`` names one column twice."""
+    write(tmp_path, "a.csv", f"Transaction_ID, Timestamp ,SENDER,Receiver,Amount\nT1,{TS},A,B,3\n")
+    write_parquet(
+        tmp_path,
+        "b.parquet",
+        {
+            "TRANSACTION_ID": ["T2"],
+            "Timestamp": [TS],
+            "Sender": ["A"],
+            "Receiver": ["C"],
+            "Amount": [4.0],
+            "Currency": ["EUR"],
+        },
+    )
+    write(
+        tmp_path,
+        "c.csv",
+        f"transaction_id,timestamp,sender,receiver,amount,Amount\nT3,{TS},A,B,1,2\n",
+    )
+    result = ingest(tmp_path)
+    assert counts(result) == {"a.csv": (1, 1, 0), "b.parquet": (1, 1, 0), "c.csv": (1, 0, 1)}
+    valid = result.valid.sort_values("transaction_id")
+    assert valid[["transaction_id", "receiver", "amount"]].values.tolist() == [
+        ["T1", "B", 3.0],
+        ["T2", "C", 4.0],
+    ]
+    assert valid["currency"].isna().tolist() == [True, False] and valid["currency"].iloc[1] == "EUR"
+    assert reason_at(result, 2, "c.csv") == "column(s) named more than once in the header: amount"
+
+
 def test_extra_and_reordered_columns_are_read_and_raw_keeps_the_file_order(
     tmp_path: Path,
 ) -> None:

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 from upath import UPath
 
 from fraud_platform.defs.ingest.records import (
-    LANDING_COLUMNS,
     TEXT,
     LandingFile,
+    contract_name,
     empty_rejected,
     no_rows,
     unreadable,
@@ -35,7 +35,7 @@ _STORE_FAULTS = (ObjectStoreAccessError, FileNotFoundError)
 
 def _contract_names(parquet: pq.ParquetFile) -> list[str]:
     # No contract column: no columns are read, but the rows are still counted.
-    return [name for name in parquet.schema_arrow.names if name in LANDING_COLUMNS]
+    return [name for name in parquet.schema_arrow.names if contract_name(name)]
 
 
 def _read_row_groups(

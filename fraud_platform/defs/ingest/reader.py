@@ -19,8 +19,8 @@ from fraud_platform.defs.ingest.gzip_reader import read_gzip_csv
 from fraud_platform.defs.ingest.landing import CSV_SUFFIXES, PARQUET_SUFFIXES
 from fraud_platform.defs.ingest.parquet_reader import parquet_pieces, read_parquet_file
 from fraud_platform.defs.ingest.records import (
-    LANDING_COLUMNS,
     LandingFile,
+    contract_name,
     no_rows,
     rejected_frame,
     unreadable,
@@ -75,7 +75,7 @@ def read_landing_file(path: UPath, partition_date: str) -> LandingFile:
         except ValueError as exc:
             return unreadable(source, partition_date, f"unreadable CSV file: {exc}")
     del data
-    keep = [i for i, c in enumerate(text.column_names) if str(c).strip() in LANDING_COLUMNS]
+    keep = [i for i, c in enumerate(text.column_names) if contract_name(c)]
     rejected = rejected_frame(
         partition_date,
         source,

@@ -143,9 +143,17 @@ VALID_BATCH_SCHEMA = pa.schema(
 )
 
 
+def contract_name(header: object) -> str | None:
+    """The contract column a file's column header names, matched ignoring case and surrounding
+    spaces (``" Amount"`` is ``amount``), or None for a column the contract does not read."""
+    name = str(header).strip().lower()
+    return name if name in LANDING_COLUMNS else None
+
+
 def with_lines(table: pa.Table, keep: Sequence[int], lines: np.ndarray) -> pa.Table:
-    """The columns ``keep`` of ``table`` (by position) plus ``line``."""
-    names = [str(table.column_names[i]).strip() for i in keep]
+    """The contract columns ``keep`` of ``table`` (by position), under their contract names
+    (`contract_name`), plus ``line``."""
+    names = [contract_name(table.column_names[i]) or table.column_names[i] for i in keep]
     columns = [table.column(i) for i in keep]
     return pa.Table.from_arrays([*columns, pa.array(lines, pa.int64())], names=[*names, "line"])
 

@@ -5,8 +5,9 @@ Rules (the README documents them for users):
   rejected as a whole file. CSV text is UTF-8 (a byte-order mark is allowed); a file that is not
   valid UTF-8 is read as Latin-1, the encoding such exports almost always use.
 - Required columns: ``transaction_id, timestamp, sender, receiver, amount``; ``currency`` is
-  optional; other columns are ignored and columns may come in any order. A file missing a required
-  column has every row rejected, naming the column.
+  optional; other columns are ignored and columns may come in any order. Headers are matched
+  ignoring case and surrounding spaces (`records.contract_name`: ``Amount`` is ``amount``). A file
+  missing a required column has every row rejected, naming the column.
 - ``timestamp`` is ISO-8601; a naive timestamp means UTC. Timestamps outside the partition's UTC
   day are rejected (they belong to another day's analysis, and are kept aside rather than lost).
 - ``amount`` is a decimal number, finite, greater than zero and at most ``MAX_AMOUNT``.
@@ -63,6 +64,7 @@ from fraud_platform.defs.ingest.records import (
     VALID_BATCH_SCHEMA,
     Column,
     Rejections,
+    contract_name,
     rejections_frame,
     transactions_frame,
     transactions_table,
@@ -346,6 +348,7 @@ def validate_transactions(
     `stream_day`'s business: they need the rest of the day.
     """
     if isinstance(rows, pd.DataFrame):
+        rows = rows.rename(columns=lambda header: contract_name(header) or header)
         named = [str(name) for name in rows.columns if name != "line"]
         lines = rows["line"].to_numpy(dtype=np.int64)
         valid, rejections = validate_columns(_columns_of_frame(rows), named, lines, partition_date)
