@@ -89,11 +89,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from fraud_platform.defs.analytics.engines import get_engine
     from fraud_platform.defs.model.resources import packaged_model
     from fraud_platform.evaluation.protocol import (
-        FIRST,
-        LATER,
         PACKAGED,
-        PACKAGED_FIRST,
-        UNSEEN,
+        SPLITS,
         EvaluationPlan,
         family_rates,
         pattern_recall,
@@ -151,7 +148,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"\nDone in {time.perf_counter() - started:.0f} s.\n")
     print("Mean ± spread over seeds (and over the folds, for later days):\n")
     print(to_markdown(summary_table(result)))
-    for split in (UNSEEN, FIRST, LATER, PACKAGED, PACKAGED_FIRST):
+    for split in SPLITS:
         if split not in result.model_tables:
             continue
         print(f"\nModel, {split}: recall at {plan.threshold:g} per laundering pattern\n")
