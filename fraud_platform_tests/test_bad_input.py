@@ -49,10 +49,10 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
+from daily_runs import materialize_day
 from psycopg import sql
 
-from fraud_platform.definitions import daily_assets
 from fraud_platform.defs.ingest.logic import (
     MAX_AMOUNT,
     MAX_TEXT_CHARS,
@@ -784,7 +784,7 @@ def run_day(settings: Settings, day: str = DAY, instance: DagsterInstance | None
     resources["landing_zone"] = LandingZone(
         url=settings.landing_url, rejected_warn_share=0.0, rejected_error_share=1.0
     )
-    result = materialize(daily_assets, partition_key=day, resources=resources, instance=instance)
+    result = materialize_day(settings, day, resources=resources, instance=instance)
     assert result.success
     return result
 

@@ -35,8 +35,9 @@ import netns
 import psycopg
 import pytest
 import yaml
-from dagster import instance_for_test, materialize
+from dagster import instance_for_test
 from dagster_cli import pg_url
+from daily_runs import materialize_day
 from psycopg import sql
 from services import (
     clean_env,
@@ -51,8 +52,6 @@ from services import (
 )
 from test_services_e2e import partition_of, wait_for_runs
 
-from fraud_platform.definitions import daily_assets
-from fraud_platform.deployment import deployment_resources
 from fraud_platform.sample_data.generator import SampleConfig, generate_days
 from fraud_platform.settings import Settings
 
@@ -429,13 +428,7 @@ def test_workers_share_no_folder_and_no_embedded_database(
                 monkeypatch.setenv("FRAUD_DATABASE_URL", settings.database_url)
             else:
                 monkeypatch.delenv("FRAUD_DATABASE_URL", raising=False)
-            result = materialize(
-                daily_assets,
-                partition_key=DAY,
-                resources=deployment_resources(settings),
-                instance=instance,
-                raise_on_error=False,
-            )
+            result = materialize_day(settings, DAY, instance=instance, raise_on_error=False)
             assert not result.success
             failures = [e for e in result.all_events if e.is_failure]
             text = " ".join(str(e.event_specific_data) for e in failures)

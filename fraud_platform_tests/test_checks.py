@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import AssetCheckSeverity, AssetKey, materialize
+from dagster import AssetCheckSeverity, AssetKey
+from daily_runs import materialize_day
 
 from fraud_platform.defs.analytics.checks import score_problems
 from fraud_platform.defs.datasets.checks import count_mismatches, graph_counts
 from fraud_platform.defs.ingest.checks import rejected_share_result
-from fraud_platform.deployment import deployment_resources
-from fraud_platform.schedules import daily_assets
 from fraud_platform.settings import Settings
 from fraud_platform.tables import TransactionGraph
 
@@ -114,7 +113,7 @@ def test_the_dataset_check_counts_the_warehouse_rows(
 
     settings = day_settings(storage_dir, database_url, warehouse_schema, monkeypatch)
     write_day(storage_dir, GOOD_ROWS)
-    result = materialize(daily_assets, partition_key=DAY, resources=deployment_resources(settings))
+    result = materialize_day(settings, DAY)
     check = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert check["fraud_dataset_matches_graph"].passed
     with psycopg.connect(database_url, autocommit=True) as connection:
@@ -135,7 +134,7 @@ def test_checks_run_with_the_day_and_block_a_mostly_rejected_day(
 ) -> None:
     settings = day_settings(storage_dir, database_url, warehouse_schema, monkeypatch)
     folder = write_day(storage_dir, GOOD_ROWS)
-    result = materialize(daily_assets, partition_key=DAY, resources=deployment_resources(settings))
+    result = materialize_day(settings, DAY)
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert {
         "rejected_share",
@@ -148,12 +147,7 @@ def test_checks_run_with_the_day_and_block_a_mostly_rejected_day(
     # Now a day with 3 good rows out of 10: the blocking check fails and the graph is not built.
     bad = "".join(f"X{i},{DAY}T01:00:00Z,A,B,not-money,USD\n" for i in range(7))
     (folder / "a.csv").write_text(HEADER + "".join(GOOD_ROWS.splitlines(True)[:3]) + bad)
-    result = materialize(
-        daily_assets,
-        partition_key=DAY,
-        resources=deployment_resources(settings),
-        raise_on_error=False,
-    )
+    result = materialize_day(settings, DAY, raise_on_error=False)
     evaluation = {e.check_name: e for e in result.get_asset_check_evaluations()}["rejected_share"]
     assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}

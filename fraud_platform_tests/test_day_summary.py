@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
 from dagster_cli import cli_env, dagster_command, materialize_args
+from daily_runs import materialize_day
 from PIL import Image
 from playwright.sync_api import Browser
 from services import WORKSPACE, free_port, start, stop, wait_until_serving
@@ -93,12 +94,7 @@ def test_a_run_logs_the_day_summary_at_info(
     settings: Settings, storage_dir: Path, database_url: str, instance: DagsterInstance
 ) -> None:
     write_landing(storage_dir)
-    result = materialize(
-        daily_assets,
-        partition_key=DAY,
-        resources=deployment_resources(settings),
-        instance=instance,
-    )
+    result = materialize_day(settings, DAY, instance=instance)
     assert result.success
     summaries = [
         entry
@@ -162,12 +158,7 @@ def test_the_dagster_ui_shows_the_thumbnail_with_no_viewer_running(
     write_landing(storage_dir)
     env = cli_env(settings, tmp_path / "dagster_home")
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        result = materialize(
-            daily_assets,
-            partition_key=DAY,
-            resources=deployment_resources(settings),
-            instance=instance,
-        )
+        result = materialize_day(settings, DAY, instance=instance)
     assert result.success
     port, log = free_port(), tmp_path / "webserver.log"
     command = [dagster_command("dagster-webserver"), "-h", "127.0.0.1", "-p", str(port)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -157,16 +158,8 @@ def test_protocol_reports_only_on_held_out_worlds_and_later_days(tmp_path: Path)
 
 
 def test_the_packaged_model_is_judged_as_shipped_without_training(tmp_path: Path):
-    plan = EvaluationPlan(
-        worlds=("crypto_offramp",),
-        test_seeds=(21,),
-        first_days=1,
-        train_days=2,
-        later_days=0,
-        transactions_per_day=3_000,
-        k=10,
-        packaged=True,
-    )
+    # SMALL's days and sizes, one world, nothing trained (its training seeds go unused).
+    plan = dataclasses.replace(SMALL, worlds=("crypto_offramp",), later_days=0, packaged=True)
     model = packaged_model()
     assert model is not None
     result = run_evaluation(plan, get_engine("cpu"), str(tmp_path), packaged=model)

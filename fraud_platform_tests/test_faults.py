@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import pandas as pd
 import psycopg
@@ -39,10 +39,10 @@ import pytest
 import s3fs
 from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 from dagster_cli import cli_env, materialize_args
+from daily_runs import materialize_day
 from psycopg import sql
 from s3_server import S3Server, start_s3_server, stop_s3_server, weed_binary
 
-from fraud_platform.definitions import daily_assets
 from fraud_platform.defs.ingest.assets import raw_transactions
 from fraud_platform.defs.ingest.logic import (
     FileTooLargeError,
@@ -174,9 +174,8 @@ def failure_text(result: ExecuteInProcessResult) -> str:
     return "\n".join(error.to_string() for error in errors if error is not None)
 
 
-def run_day(settings: Settings, **kwargs: object) -> ExecuteInProcessResult:
-    resources = kwargs.pop("resources", None) or deployment_resources(settings)
-    return materialize(daily_assets, partition_key=DAY, resources=resources, **kwargs)
+def run_day(settings: Settings, **kwargs: Any) -> ExecuteInProcessResult:
+    return materialize_day(settings, DAY, **kwargs)
 
 
 # -- S3 endpoint lost mid-run ---------------------------------------------------------------------

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from dagster import DagsterInstance, materialize
 from dagster_cli import cli_env, dg_cli, fraud_platform_cli, materialize_cli
+from daily_runs import materialize_day
 from psycopg import sql
 
 from fraud_platform.definitions import daily_assets, defs
@@ -52,7 +53,7 @@ def test_a_day_materializes_end_to_end(
     settings: Settings, storage_dir: Path, database_url: str
 ) -> None:
     write_landing(storage_dir)
-    result = materialize(daily_assets, partition_key=DAY, resources=deployment_resources(settings))
+    result = materialize_day(settings, DAY)
     assert result.success
 
     raw_meta = result.asset_materializations_for_node("raw_transactions")[0].metadata
@@ -144,9 +145,7 @@ def test_rematerializing_a_day_replaces_it(
 
 @pytest.mark.slow
 def test_a_day_without_files_gives_an_empty_dataset(settings: Settings, database_url: str) -> None:
-    result = materialize(
-        daily_assets, partition_key="2024-10-05", resources=deployment_resources(settings)
-    )
+    result = materialize_day(settings, "2024-10-05")
     assert result.success
     rows = query(
         database_url,

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import AssetCheckSeverity, DagsterInstance, materialize
+from dagster import AssetCheckSeverity, DagsterInstance
 from dagster_cli import clean_env, cli_env, fraud_platform_cli, materialize_cli
+from daily_runs import materialize_day
 
 from fraud_platform.defs.analytics.checks import account_scores_check, alert_budget_check
 from fraud_platform.defs.check_results import rerun_command
@@ -32,8 +33,6 @@ from fraud_platform.defs.ingest.rejected import (
     top_reasons,
 )
 from fraud_platform.defs.model.checks import risk_model_check
-from fraud_platform.deployment import deployment_resources
-from fraud_platform.schedules import daily_assets
 from fraud_platform.settings import Settings
 from fraud_platform.storage.embedded_postgres import stop_embedded
 
@@ -180,13 +179,7 @@ def test_a_mostly_rejected_day_says_why_in_the_check_the_log_and_the_command(
     settings: Settings, instance: DagsterInstance
 ) -> None:
     write_day(settings, ROWS)
-    result = materialize(
-        daily_assets,
-        partition_key=DAY,
-        resources=deployment_resources(settings),
-        instance=instance,
-        raise_on_error=False,
-    )
+    result = materialize_day(settings, DAY, instance=instance, raise_on_error=False)
     assert not result.success
     evaluation = {e.check_name: e for e in result.get_asset_check_evaluations()}["rejected_share"]
     assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
@@ -237,7 +230,7 @@ def test_a_mostly_rejected_day_says_why_in_the_check_the_log_and_the_command(
 @pytest.mark.slow
 def test_a_clean_day_has_no_rejected_rows_to_list(settings: Settings) -> None:
     write_day(settings, [ROWS[0], *ROWS[5:]])
-    result = materialize(daily_assets, partition_key=DAY, resources=deployment_resources(settings))
+    result = materialize_day(settings, DAY)
     assert result.success
     listed = fraud_platform_cli("rejected", "--day", DAY, env=cli_settings_env(settings))
     assert listed.returncode == 0, listed.stderr
@@ -329,12 +322,7 @@ def test_the_command_reads_the_embedded_postgresql_when_no_database_is_named(
     )
     write_day(settings, ROWS)
     try:
-        result = materialize(
-            daily_assets,
-            partition_key=DAY,
-            resources=deployment_resources(settings),
-            raise_on_error=False,
-        )
+        result = materialize_day(settings, DAY, raise_on_error=False)
         assert not result.success
         env = clean_env()
         env["FRAUD_STORAGE_URL"] = settings.storage_url

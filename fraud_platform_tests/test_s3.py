@@ -19,14 +19,13 @@ import pyarrow.parquet as pq
 import pytest
 import s3fs
 from dagster import ExecuteInProcessResult, asset, materialize
+from daily_runs import materialize_day
 from psycopg import sql
 from s3_server import S3Server, free_ports
 
-from fraud_platform.definitions import daily_assets
 from fraud_platform.defs.analytics.logic import read_watchlist, watchlist_url
 from fraud_platform.defs.datasets.logic import dataset_id_for
 from fraud_platform.defs.ingest.resources import LandingZone
-from fraud_platform.deployment import deployment_resources
 from fraud_platform.sample_data.generator import SampleConfig, SampleDay, generate_day, write_day
 from fraud_platform.settings import Settings
 from fraud_platform.storage.object_store import (
@@ -102,13 +101,7 @@ def query(settings: Settings, statement: str, *params: object) -> list[tuple]:
 
 
 def run_day(settings: Settings, **kwargs: object) -> ExecuteInProcessResult:
-    return materialize(
-        daily_assets,
-        partition_key=DAY,
-        resources=deployment_resources(settings),
-        raise_on_error=False,
-        **kwargs,
-    )
+    return materialize_day(settings, DAY, raise_on_error=False, **kwargs)
 
 
 def failure_text(result: ExecuteInProcessResult) -> str:

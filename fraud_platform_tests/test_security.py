@@ -44,12 +44,12 @@ from dagster import (
 # event (dagster exports no serdes). A rename fails this import, not a silent pass.
 from dagster._serdes import serialize_value
 from dagster_cli import materialize_cli
+from daily_runs import materialize_day
 from http_receiver import Receiver, closed_port
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from s3_server import S3Server, start_s3_server, stop_s3_server, weed_binary
 
-from fraud_platform.definitions import daily_assets
 from fraud_platform.defs.alerts import alert_resources
 from fraud_platform.defs.alerts.sensors import fraud_alert_sensor, run_failure_sensor
 from fraud_platform.defs.datasets.logic import dataset_id_for
@@ -282,12 +282,7 @@ def test_no_secret_leaks_into_anything_a_run_produces(
             failure_cursor = tick(instance, settings, run_failure_sensor, None).cursor
 
             # 1. A day in-process, then the alert sensor delivers it through both channels.
-            result = materialize(
-                daily_assets,
-                partition_key=DAY,
-                resources=deployment_resources(settings),
-                instance=instance,
-            )
+            result = materialize_day(settings, DAY, instance=instance)
             assert result.success
             alerted = tick(instance, settings, fraud_alert_sensor, None)
             assert "1 messages delivered" in (alerted.skip_message or "")
@@ -310,13 +305,7 @@ def test_no_secret_leaks_into_anything_a_run_produces(
             )
             monkeypatch.setenv("FRAUD_DATABASE_URL", unreachable)
             failing_settings = Settings(**{**settings.__dict__, "database_url": unreachable})
-            failed = materialize(
-                daily_assets,
-                partition_key=DAY,
-                resources=deployment_resources(failing_settings),
-                instance=instance,
-                raise_on_error=False,
-            )
+            failed = materialize_day(failing_settings, DAY, instance=instance, raise_on_error=False)
             assert not failed.success
             failure = failure_text(failed)
             warehouse = PostgresWarehouse(database_url=unreachable, schema_name="x")
@@ -425,9 +414,7 @@ def test_a_hostile_schema_name_and_viewer_url_are_used_verbatim(
         database_schema=schema,
     )
     try:
-        result = materialize(
-            daily_assets, partition_key=DAY, resources=deployment_resources(settings)
-        )
+        result = materialize_day(settings, DAY)
         assert result.success
         with psycopg.connect(database_url) as connection:
             assert connection.execute(

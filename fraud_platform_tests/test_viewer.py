@@ -27,15 +27,13 @@ import pandas as pd
 import psycopg
 import pytest
 import requests
-from dagster import materialize
 from dagster_cli import dagster_command
+from daily_runs import materialize_day
 from PIL import Image
 from psycopg import sql
 from viewer_server import Viewer
 
-from fraud_platform.definitions import daily_assets
 from fraud_platform.defs.datasets.logic import build_fraud_dataset, dataset_id_for
-from fraud_platform.deployment import deployment_resources
 from fraud_platform.presentation.preview import PreviewStyle
 from fraud_platform.presentation.selection import (
     ROLE_HIGH_RISK,
@@ -575,9 +573,7 @@ def test_a_materialized_day_opens_in_the_viewer(
         writer.writerow(["transaction_id", "timestamp", "sender", "receiver", "amount"])
         for i, (sender, receiver, amount) in enumerate(TRANSFERS):
             writer.writerow([f"T{i:02d}", f"{DAY}T0{i % 9}:00:00Z", sender, receiver, amount])
-    assert materialize(
-        daily_assets, partition_key=DAY, resources=deployment_resources(settings)
-    ).success
+    assert materialize_day(settings, DAY).success
     with psycopg.connect(database_url) as connection:
         (url, node_count) = connection.execute(
             sql.SQL("SELECT url, node_count FROM {}").format(

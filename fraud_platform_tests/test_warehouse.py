@@ -152,6 +152,28 @@ def query(url: str, schema: str, statement: str, *params: object) -> list[tuple]
         return connection.execute(composed, params).fetchall()
 
 
+def migrated_column(
+    database_url: str, schema: str, tables: dict, table: str, column: str
+) -> list[tuple]:
+    """A warehouse made with today's DDL, migrated to ``tables`` (a change, then none on the
+    second run), and the added column's (data_type, is_nullable) as PostgreSQL reports it."""
+    with psycopg.connect(database_url) as connection:
+        ensure_warehouse_schema(connection, schema)
+    with psycopg.connect(database_url) as connection:
+        assert ensure_warehouse_schema(connection, schema, tables) is True
+    with psycopg.connect(database_url) as connection:
+        assert ensure_warehouse_schema(connection, schema, tables) is False
+    return query(
+        database_url,
+        schema,
+        "SELECT data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s AND column_name = %s",
+        schema,
+        table,
+        column,
+    )
+
+
 def resources(warehouse: PostgresWarehouse) -> dict[str, object]:
     """The warehouse IO manager for the assets under test; checks keep their values in memory."""
     return {
@@ -300,24 +322,13 @@ def test_a_column_added_to_an_arrow_schema_reaches_an_existing_database(
     database_url: str, warehouse_schema: str
 ) -> None:
     """Adding a column is one edit of tables.py: the derived DDL migrates existing tables."""
-    with psycopg.connect(database_url) as connection:
-        ensure_warehouse_schema(connection, warehouse_schema)
     tables = dict(WAREHOUSE_TABLES)
     tables["alerts"] = column_definitions(
         ALERT_SCHEMA.append(pa.field("escalated_at", pa.timestamp("us", tz="UTC"))),
         COLUMN_CONSTRAINTS["alerts"],
     )
-    with psycopg.connect(database_url) as connection:
-        assert ensure_warehouse_schema(connection, warehouse_schema, tables) is True
-    with psycopg.connect(database_url) as connection:
-        assert ensure_warehouse_schema(connection, warehouse_schema, tables) is False
-    assert query(
-        database_url,
-        warehouse_schema,
-        "SELECT data_type, is_nullable FROM information_schema.columns "
-        "WHERE table_schema = %s AND table_name = 'alerts' AND column_name = 'escalated_at'",
-        warehouse_schema,
-    ) == [("timestamp with time zone", "YES")]
+    added = migrated_column(database_url, warehouse_schema, tables, "alerts", "escalated_at")
+    assert added == [("timestamp with time zone", "YES")]
 
 
 def test_an_empty_frame_of_a_schema_has_its_columns_and_is_stored_as_is(
@@ -355,21 +366,10 @@ def test_the_derived_ddl_keeps_keys_and_defaults_and_refuses_unmapped_types() ->
 def test_a_column_added_to_the_ddl_is_added_to_existing_tables(
     database_url: str, warehouse_schema: str
 ) -> None:
-    with psycopg.connect(database_url) as connection:
-        ensure_warehouse_schema(connection, warehouse_schema)
     extended = deepcopy(WAREHOUSE_TABLES)
     extended["dataset_nodes"]["note"] = "double precision"
-    with psycopg.connect(database_url) as connection:
-        assert ensure_warehouse_schema(connection, warehouse_schema, extended) is True
-    with psycopg.connect(database_url) as connection:
-        assert ensure_warehouse_schema(connection, warehouse_schema, extended) is False
-    assert query(
-        database_url,
-        warehouse_schema,
-        "SELECT data_type FROM information_schema.columns "
-        "WHERE table_schema = %s AND table_name = 'dataset_nodes' AND column_name = 'note'",
-        warehouse_schema,
-    ) == [("double precision",)]
+    added = migrated_column(database_url, warehouse_schema, extended, "dataset_nodes", "note")
+    assert added == [("double precision", "YES")]
 
 
 def test_concurrent_first_runs_take_turns(database_url: str, warehouse_schema: str) -> None:
