@@ -489,15 +489,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_worlds(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Worlds of ``--worlds-file`` join the packaged ones for this command; a bad file or an
     unknown ``--world`` is a usage error naming it, not a traceback."""
-    if getattr(args, "worlds_file", None) is None and getattr(args, "world", None) is None:
+    worlds_file, world = getattr(args, "worlds_file", None), getattr(args, "world", None)
+    if worlds_file is None and world is None:
         return
     from fraud_platform.sample_data.worlds import add_worlds, get_world
 
     try:
-        if args.worlds_file is not None:
-            add_worlds(args.worlds_file)
-        if getattr(args, "world", None) is not None:
-            get_world(args.world)
+        if worlds_file is not None:
+            add_worlds(worlds_file)
+        if world is not None:
+            get_world(world)
     except ValueError as error:
         parser.error(str(error))
 

@@ -120,8 +120,10 @@ def run_evaluation(
 ) -> EvaluationResult:
     """Generate, train per held-out world, and collect every figure of the protocol; with a
     ``plan.packaged`` plan, judge ``packaged`` on every world instead of training."""
-    if plan.packaged and packaged is None:
-        raise ValueError("a packaged-model evaluation needs the packaged model")
+    if plan.packaged != (packaged is not None):
+        raise ValueError(
+            "a packaged-model evaluation needs the packaged model, and only it is given one"
+        )
     say = progress or (lambda _text: None)
     produced: dict[tuple[str, int], list[LabelledDay]] = {}
     for world in plan.worlds:
@@ -166,7 +168,7 @@ def run_evaluation(
                     )
 
     for held_out in plan.worlds:
-        if packaged is not None and plan.packaged:
+        if packaged is not None:
             models[held_out] = packaged
             report(held_out, packaged, (PACKAGED, PACKAGED_FIRST))
             continue

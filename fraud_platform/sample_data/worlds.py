@@ -129,9 +129,18 @@ def _world(name: str, spec: object, source: str = WORLDS_FILE) -> World:
         raise ValueError(f"{source}: {error}") from None
 
 
+def _worlds_of(text: str, source: str) -> dict[str, World]:
+    """Every world of a worlds file's ``text`` (from ``source``, named in errors)."""
+    try:
+        specs = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{source}: not valid TOML: {error}") from None
+    return {name: _world(name, spec, source) for name, spec in specs.items()}
+
+
 def _read_worlds() -> dict[str, World]:
     text = resources.files(__package__).joinpath(WORLDS_FILE).read_text(encoding="utf-8")
-    return {name: _world(name, spec) for name, spec in tomllib.loads(text).items()}
+    return _worlds_of(text, WORLDS_FILE)
 
 
 WORLDS: dict[str, World] = _read_worlds()
@@ -159,11 +168,7 @@ def add_worlds(path: str | Path) -> tuple[str, ...]:
         text = source.read_text(encoding="utf-8")
     except OSError as error:
         raise ValueError(f"cannot read the worlds file {source}: {error.strerror}") from None
-    try:
-        specs = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{source}: not valid TOML: {error}") from None
-    found = {name: _world(name, spec, str(source)) for name, spec in specs.items()}
+    found = _worlds_of(text, str(source))
     taken = sorted(set(found) & set(WORLDS))
     if taken:
         raise ValueError(f"{source}: {', '.join(taken)} already named; give the world another name")
